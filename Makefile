@@ -1,0 +1,42 @@
+# CheckOS: `make run` (local stack on moto) and `make test` (everything).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+DEMO ?= 0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint pytest infra-check chromium package clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP)
+
+## Local stack: moto server + tables/bucket/identity from infra/ + the app on :$(PORT).
+run: $(STAMP)
+	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
+
+## Everything CI checks.
+test: $(STAMP) chromium lint pytest
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Lambda bundle + CloudFormation (SAM) template in build/package.
+package: $(STAMP)
+	$(BIN)/python -m infra.package build/package
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""CheckOS: everything the Lambda functions ship besides app.py."""

@@ -1,0 +1,1 @@
+"""Thin adapters over AWS services (SES, S3)."""

@@ -1,0 +1,1 @@
+"""PynamoDB models on the one CheckOS table, and their key builders."""

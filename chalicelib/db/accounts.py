@@ -1,0 +1,156 @@
+"""Companies, users, logins, sessions and one-time secrets."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+
+from chalicelib.db import keys
+from chalicelib.db.base import Item
+
+
+class Company(Item, discriminator="Company"):
+    """``CO#<id>`` / ``PROFILE``: the tenant; holds the order counter."""
+
+    SK = "PROFILE"
+
+    company_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    slug = UnicodeAttribute()
+    business_type = UnicodeAttribute(default="")
+    area = UnicodeAttribute(default="")
+    contact_name = UnicodeAttribute(default="")
+    phone = UnicodeAttribute(default="")
+    email = UnicodeAttribute()
+    email_validated = BooleanAttribute(default=False)
+    pending_email = UnicodeAttribute(null=True)
+    website = UnicodeAttribute(default="")
+    description = UnicodeAttribute(default="")
+    city = UnicodeAttribute(default="")
+    state = UnicodeAttribute(default="")
+    country = UnicodeAttribute(default="")
+    locale = UnicodeAttribute(default="en")
+    status = UnicodeAttribute(default="active")
+    logo_key = UnicodeAttribute(null=True)
+    plan = UnicodeAttribute(default="free")
+    order_counter = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+    @classmethod
+    def key(cls, company_id: str) -> tuple[str, str]:
+        return keys.company(company_id), cls.SK
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class Slug(Item, discriminator="Slug"):
+    """``SLUG#<slug>`` / ``SLUG``: makes public addresses unique."""
+
+    SK = "SLUG"
+    company_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, slug: str) -> tuple[str, str]:
+        return keys.slug(slug), cls.SK
+
+
+class Login(Item, discriminator="Login"):
+    """``LOGIN#<email>`` / ``LOGIN``: global e-mail uniqueness and the password hash."""
+
+    SK = "LOGIN"
+    user_id = UnicodeAttribute()
+    company_id = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, email: str) -> tuple[str, str]:
+        return keys.login(email), cls.SK
+
+
+class User(Item, discriminator="User"):
+    """``CO#<company>`` / ``USER#<id>``: a staff member of one company."""
+
+    user_id = UnicodeAttribute()
+    company_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute(default="staff")
+    locale = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    # Sessions created before this instant are void (password reset).
+    sessions_valid_after = UTCDateTimeAttribute(null=True)
+    unread = NumberAttribute(default=0)
+    last_active_day = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, company_id: str, user_id: str) -> tuple[str, str]:
+        return keys.company(company_id), f"USER#{user_id}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Session(Item, discriminator="Session"):
+    """``SESSION#<sha256(token)>``: server-side session, absolute expiry by TTL."""
+
+    SK = "SESSION"
+    user_id = UnicodeAttribute()
+    company_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+    @classmethod
+    def key(cls, token_hash: str) -> tuple[str, str]:
+        return keys.session(token_hash), cls.SK
+
+
+class EmailCode(Item, discriminator="EmailCode"):
+    """``CO#<company>`` / ``EMAILCODE``: the 6-digit code validating an address."""
+
+    SK = "EMAILCODE"
+    email = UnicodeAttribute()
+    code_hash = UnicodeAttribute()
+    tries = NumberAttribute(default=0)
+    sent_at = UTCDateTimeAttribute()
+
+    @classmethod
+    def key(cls, company_id: str) -> tuple[str, str]:
+        return keys.company(company_id), cls.SK
+
+
+class Throttle(Item, discriminator="Throttle"):
+    """``THROTTLE#<kind>#<value>``: failed attempts and the lock they earned."""
+
+    SK = "THROTTLE"
+    failures = NumberAttribute(default=0)
+    locked_until = UTCDateTimeAttribute(null=True)
+    lock_seconds = NumberAttribute(default=0)
+
+    @classmethod
+    def key(cls, kind: str, value: str) -> tuple[str, str]:
+        return keys.throttle(kind, value), cls.SK
+
+
+class LinkToken(Item, discriminator="LinkToken"):
+    """``<KIND>#<sha256(token)>``: single-use e-mailed secrets (reset, invite)."""
+
+    SK = "TOKEN"
+    kind = UnicodeAttribute()
+    company_id = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    email = UnicodeAttribute()
+    role = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, kind: str, token_hash: str) -> tuple[str, str]:
+        return keys.link_token(kind, token_hash), cls.SK

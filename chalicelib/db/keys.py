@@ -1,0 +1,27 @@
+"""Key prefixes: the one place that spells how items are addressed."""
+
+from __future__ import annotations
+
+
+def company(company_id: str) -> str:
+    return f"CO#{company_id}"
+
+
+def login(email: str) -> str:
+    return f"LOGIN#{email.strip().lower()}"
+
+
+def slug(value: str) -> str:
+    return f"SLUG#{value}"
+
+
+def session(token_hash: str) -> str:
+    return f"SESSION#{token_hash}"
+
+
+def throttle(kind: str, value: str) -> str:
+    return f"THROTTLE#{kind}#{value}"
+
+
+def link_token(kind: str, token_hash: str) -> str:
+    return f"{kind}#{token_hash}"

@@ -1,0 +1,1 @@
+"""Use cases. A service holds the rules and never sees an HTTP request."""

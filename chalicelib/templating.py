@@ -1,0 +1,58 @@
+"""Jinja2 environment for pages and e-mails, with the catalogue as ``_``."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from chalicelib.i18n import LOCALE_NAMES, LOCALES, translate
+
+_ROOT = Path(__file__).resolve().parents[1]
+# In the source tree templates/ sits beside chalicelib/; the Lambda bundle
+# carries a copy inside chalicelib/ (infra/package.py puts it there).
+_SEARCH = [p for p in (_ROOT / "templates", _ROOT / "chalicelib" / "templates") if p.is_dir()]
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader([str(p) for p in _SEARCH]),
+        autoescape=select_autoescape(("html", "xml"), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    from chalicelib.assets import static_url
+
+    env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES, static_url=static_url)
+    env.filters["linkify"] = linkify
+    return env
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape everything, then make http(s) links clickable."""
+    out: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        out.append(str(escape(text[position : match.start()])))
+        safe = str(escape(url))
+        out.append(f'<a href="{safe}" rel="noopener nofollow">{safe}</a>')
+        position = match.start() + len(url)
+    out.append(str(escape(text[position:])))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+def render(template: str, locale: str, **context: Any) -> str:
+    def _(key: str, **params: object) -> str:
+        return translate(locale, key, **params)
+
+    return environment().get_template(template).render(_=_, locale=locale, **context)

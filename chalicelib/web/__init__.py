@@ -1,0 +1,1 @@
+"""HTTP: blueprints, rendering, sessions, CSRF and security headers."""

@@ -1,0 +1,274 @@
+"""Per-request context and the ``route`` decorator every page goes through.
+
+The decorator does the cross-cutting work once: locale, session, role checks,
+CSRF, flash messages, error pages and response cookies. Views stay a few lines.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
+from chalicelib.domain.tokens import new_token
+from chalicelib.i18n import negotiate, translate
+from chalicelib.services import sessions
+from chalicelib.services.sessions import Principal
+from chalicelib.templating import render
+from chalicelib.web import http
+
+log = logging.getLogger("checkos.web")
+
+PUBLIC, STAFF, ADMIN = "public", "staff", "admin"
+FORM_TYPES = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data"]
+SESSION_COOKIE = "sid"
+ANON_COOKIE = "aid"
+FLASH_COOKIE = "flash"
+LANG_COOKIE = "lang"
+# The signed last-seen stamp in the cookie is refreshed at most this often.
+SESSION_REFRESH_SECONDS = 60
+
+
+class Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+@dataclass
+class Ctx:
+    request: Request
+    cookies: dict[str, str]
+    locale: str
+    principal: Principal | None = None
+    session_token: str | None = None
+    out_cookies: list[str] = field(default_factory=list)
+    flashes_out: list[tuple[str, str]] = field(default_factory=list)
+    _form: dict[str, str] | None = None
+    _anon_id: str | None = None
+
+    # -- request data -------------------------------------------------
+    @property
+    def method(self) -> str:
+        return self.request.method.upper()
+
+    @property
+    def path(self) -> str:
+        # API Gateway puts the stage-free path at the top of the event.
+        event = self.request.to_original_event()
+        return event.get("path") or self.request.context.get("path") or "/"
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(self.request.query_params or {})
+
+    @property
+    def form(self) -> dict[str, str]:
+        if self._form is None:
+            content_type = self.request.headers.get("content-type", "")
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                self._form = http.parse_form(self.request.raw_body)
+            else:
+                self._form = {}
+        return self._form
+
+    @property
+    def client_ip(self) -> str:
+        identity = self.request.context.get("identity") or {}
+        return identity.get("sourceIp") or "unknown"
+
+    # -- translation and rendering -----------------------------------
+    def _(self, key: str, **params: object) -> str:
+        return translate(self.locale, key, **params)
+
+    def flash(self, key: str, level: str = "info", **params: object) -> None:
+        self.flashes_out.append((level, self._(key, **params)))
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        flashes = http.unpack(self.cookies.get(FLASH_COOKIE), "flash") or []
+        if flashes:
+            self.out_cookies.append(http.expired_cookie(FLASH_COOKIE))
+        body = render(
+            template,
+            self.locale,
+            ctx=self,
+            principal=self.principal,
+            csrf_token=self.csrf_token,
+            flashes=flashes + [list(f) for f in self.flashes_out],
+            settings=get_settings(),
+            **context,
+        )
+        self.flashes_out.clear()
+        return Response(
+            body=body, status_code=status, headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+
+    def form_error_page(self, template: str, error: ValidationFailed, **context: Any) -> Response:
+        """Re-show a form with per-field messages and everything the user typed."""
+        errors = {name: self._(key, **params) for name, (key, params) in error.errors.items()}
+        return self.render(template, status=422, errors=errors, values=self.form, **context)
+
+    # -- CSRF ----------------------------------------------------------
+    @property
+    def csrf_seed(self) -> str:
+        if self.session_token:
+            return "s:" + self.session_token
+        if self._anon_id is None:
+            existing = self.cookies.get(ANON_COOKIE)
+            if existing and len(existing) >= 32:
+                self._anon_id = existing
+            else:
+                self._anon_id = new_token()
+                self.out_cookies.append(http.cookie_header(ANON_COOKIE, self._anon_id))
+        return "a:" + self._anon_id
+
+    @property
+    def csrf_token(self) -> str:
+        return http.sign(self.csrf_seed, "csrf")
+
+    def check_csrf(self) -> None:
+        sent = self.form.get("csrf_token") or self.request.headers.get("x-csrf-token", "")
+        if not sent or not http.verify(self.csrf_seed, sent, "csrf"):
+            raise Forbidden("error.csrf")
+
+    # -- sessions ------------------------------------------------------
+    def sign_in(self, token: str, user_id: str, company_id: str) -> None:
+        self.session_token = token
+        self.out_cookies.append(
+            http.cookie_header(SESSION_COOKIE, _session_cookie(token, user_id, company_id))
+        )
+
+    def sign_out(self) -> None:
+        self.session_token = None
+        self.principal = None
+        self.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
+
+
+def _session_cookie(token: str, user_id: str, company_id: str) -> str:
+    return http.pack([token, user_id, company_id, int(time.time())], "session")
+
+
+def _load_principal(ctx: Ctx) -> None:
+    data = http.unpack(ctx.cookies.get(SESSION_COOKIE), "session")
+    if not isinstance(data, list) or len(data) != 4:
+        return
+    token, user_id, company_id, last_seen = data
+    idle = time.time() - float(last_seen)
+    if idle > get_settings().session_idle_minutes * 60:
+        ctx.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
+        return
+    principal = sessions.authenticate(token, user_id, company_id)
+    if principal is None:
+        ctx.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
+        return
+    ctx.principal, ctx.session_token = principal, token
+    if idle > SESSION_REFRESH_SECONDS:
+        ctx.out_cookies.append(
+            http.cookie_header(SESSION_COOKIE, _session_cookie(token, user_id, company_id))
+        )
+
+
+def build_context(request: Request) -> Ctx:
+    cookies = http.parse_cookies(request.headers.get("cookie"))
+    locale = negotiate(request.headers.get("accept-language"), cookies.get(LANG_COOKIE))
+    ctx = Ctx(request=request, cookies=cookies, locale=locale)
+    if SESSION_COOKIE in cookies:
+        _load_principal(ctx)
+        if ctx.principal and LANG_COOKIE not in cookies and ctx.principal.user.locale:
+            ctx.locale = ctx.principal.user.locale
+    return ctx
+
+
+def error_page(ctx: Ctx, status: int, message: str | None = None) -> Response:
+    code = status if status in (400, 403, 404, 500) else 400
+    return ctx.render(
+        "pages/error.html",
+        status=status,
+        code=code,
+        title=ctx._(f"error.{code}.title"),
+        message=message or ctx._(f"error.{code}.body"),
+    )
+
+
+def finish(ctx: Ctx, response: Response) -> Response:
+    if ctx.flashes_out:
+        ctx.out_cookies.append(
+            http.cookie_header(FLASH_COOKIE, http.pack(ctx.flashes_out, "flash"))
+        )
+    if ctx.out_cookies:
+        existing = response.headers.get("Set-Cookie")
+        cookies = [existing] if isinstance(existing, str) else list(existing or [])
+        response.headers["Set-Cookie"] = cookies + ctx.out_cookies
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Language", ctx.locale)
+    return response
+
+
+ViewFunc = Callable[..., Response]
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ("GET",),
+    *,
+    auth: str = STAFF,
+    csrf: bool = True,
+    content_types: list[str] | None = None,
+) -> Callable[[ViewFunc], ViewFunc]:
+    """Register ``view(ctx, **path_params)`` on ``bp`` with the shared request handling."""
+
+    def decorate(view: ViewFunc) -> ViewFunc:
+        @functools.wraps(view)
+        def handler(**params: str) -> Response:
+            started = time.perf_counter()
+            ctx = build_context(bp.current_request)
+            try:
+                if auth != PUBLIC and ctx.principal is None:
+                    if ctx.method == "GET":
+                        raise Redirect("/login?next=" + _quote(ctx.path))
+                    raise Forbidden("error.signed_out")
+                if auth == ADMIN and ctx.principal and not ctx.principal.is_admin:
+                    raise Forbidden("error.admin_only")
+                if ctx.method not in ("GET", "HEAD", "OPTIONS") and csrf:
+                    ctx.check_csrf()
+                response = view(ctx, **params)
+            except Redirect as jump:
+                response = http.redirect(jump.location)
+            except ValidationFailed as problem:
+                response = error_page(ctx, 400, ctx._(problem.key))
+            except AppError as problem:
+                response = error_page(ctx, problem.status, ctx._(problem.key, **problem.params))
+            except Exception:
+                log.exception("unhandled error", extra={"path": ctx.path})
+                response = error_page(ctx, 500)
+            log.info(
+                "request",
+                extra={
+                    "path": ctx.path,
+                    "status": response.status_code,
+                    "company": ctx.principal.company_id if ctx.principal else None,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+            return finish(ctx, response)
+
+        handler.checkos_auth = auth  # type: ignore[attr-defined]
+        bp.route(path, methods=list(methods), content_types=content_types or FORM_TYPES)(handler)
+        return view
+
+    return decorate
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")

@@ -1,0 +1,99 @@
+"""Small HTTP pieces: cookies, form bodies, redirects, signed values."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from chalice import Response
+
+from chalicelib.config import get_settings
+
+MAX_FORM_BYTES = 256 * 1024
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except Exception:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def cookie_header(
+    name: str, value: str, *, max_age: int | None = None, http_only: bool = True
+) -> str:
+    settings = get_settings()
+    parts = [f"{name}={value}", "Path=/", "SameSite=Lax"]
+    if http_only:
+        parts.append("HttpOnly")
+    if settings.secure_cookies:
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+def expired_cookie(name: str) -> str:
+    return cookie_header(name, "", max_age=0)
+
+
+def parse_form(body: bytes | str | None) -> dict[str, str]:
+    """First value of each field of an urlencoded body; blanks are kept as ''."""
+    if not body:
+        return {}
+    if isinstance(body, bytes):
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+        body = body.decode("utf-8", errors="replace")
+    parsed = parse_qs(body, keep_blank_values=True)
+    return {key: values[0] for key, values in parsed.items()}
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths are followed after login."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target:
+        return default
+    return target
+
+
+def redirect(location: str, status: int = 303) -> Response:
+    return Response(body="", status_code=status, headers={"Location": location})
+
+
+def sign(payload: str, purpose: str) -> str:
+    key = get_settings().secret_key.encode()
+    mac = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+
+def verify(payload: str, signature: str, purpose: str) -> bool:
+    return hmac.compare_digest(sign(payload, purpose), signature)
+
+
+def pack(data: Any, purpose: str) -> str:
+    """A tamper-proof cookie value (not secret: don't put secrets in it)."""
+    raw = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+    raw = raw.rstrip("=")
+    return f"{raw}.{sign(raw, purpose)}"
+
+
+def unpack(value: str | None, purpose: str) -> Any:
+    if not value or "." not in value:
+        return None
+    raw, _, signature = value.rpartition(".")
+    if not verify(raw, signature, purpose):
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except ValueError:
+        return None

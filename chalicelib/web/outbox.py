@@ -1,0 +1,103 @@
+"""Local outbox: every e-mail the local (moto) SES accepted, rendered with live links.
+
+Only the local run and the tests enable it (OUTBOX_ENABLED, never in prod);
+elsewhere the page answers 404. moto is imported here lazily: Lambda has none.
+"""
+
+from __future__ import annotations
+
+import email
+from dataclasses import dataclass
+from email.message import Message
+from email.policy import default
+
+from chalice import Blueprint, Response
+
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import NotFound
+from chalicelib.web.context import PUBLIC, Ctx, route
+
+bp = Blueprint(__name__)
+
+
+@dataclass(frozen=True)
+class SentMail:
+    index: int
+    to: str
+    sender: str
+    reply_to: str
+    subject: str
+    text: str
+    html: str
+
+
+def sent_mails() -> list[SentMail]:
+    """What the in-process moto SES recorded, oldest first."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    region = get_settings().region
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][region]
+    result = []
+    for index, sent in enumerate(backend.sent_messages):
+        raw = getattr(sent, "raw_data", None)
+        if raw is None:
+            continue
+        parsed: Message = email.message_from_string(raw, policy=default)
+        result.append(
+            SentMail(
+                index=index,
+                to=str(parsed.get("To", "")),
+                sender=str(parsed.get("From", "")),
+                reply_to=str(parsed.get("Reply-To", "")),
+                subject=str(parsed.get("Subject", "")),
+                text=_part(parsed, "plain"),
+                html=_part(parsed, "html"),
+            )
+        )
+    return result
+
+
+def _part(message: Message, subtype: str) -> str:
+    body = message.get_body(preferencelist=(subtype,))  # type: ignore[attr-defined]
+    return body.get_content() if body is not None else ""
+
+
+def _require_enabled() -> None:
+    if not get_settings().outbox_enabled:
+        raise NotFound()
+
+
+@route(bp, "/dev/outbox", auth=PUBLIC)
+def outbox(ctx: Ctx) -> Response:
+    _require_enabled()
+    return ctx.render("pages/outbox.html", mails=list(reversed(sent_mails())))
+
+
+@route(bp, "/dev/outbox/{index}", auth=PUBLIC)
+def outbox_message(ctx: Ctx, index: str) -> Response:
+    _require_enabled()
+    mails = sent_mails()
+    if not index.isdigit() or int(index) >= len(mails):
+        raise NotFound()
+    return ctx.render("pages/outbox_message.html", mail=mails[int(index)])
+
+
+@route(bp, "/dev/outbox/{index}/html", auth=PUBLIC)
+def outbox_message_html(ctx: Ctx, index: str) -> Response:
+    """The HTML part as the recipient's mail program would show it."""
+    _require_enabled()
+    mails = sent_mails()
+    if not index.isdigit() or int(index) >= len(mails):
+        raise NotFound()
+    return Response(
+        body=mails[int(index)].html,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            # E-mail HTML carries inline styles; it runs no script.
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https: http:"
+                "; frame-ancestors 'none'"
+            ),
+        },
+    )

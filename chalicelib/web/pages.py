@@ -1,0 +1,58 @@
+"""Public shell pages: landing/home, assets, language choice, health, 404."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.assets import asset
+from chalicelib.config import get_settings
+from chalicelib.i18n import normalise
+from chalicelib.web import http
+from chalicelib.web.context import LANG_COOKIE, PUBLIC, Ctx, error_page, route
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/", auth=PUBLIC)
+def home(ctx: Ctx) -> Response:
+    if ctx.principal is None:
+        return ctx.render("pages/landing.html", quota=get_settings().free_plan_monthly_orders)
+    from chalicelib.services.companies import missing_profile_fields
+
+    return ctx.render("pages/home.html", missing=missing_profile_fields(ctx.principal.company))
+
+
+@bp.route("/static/{name}", methods=["GET"])
+def static(name: str) -> Response:
+    found = asset(name)
+    if found is None:
+        return Response(body="Not found", status_code=404, headers={"Content-Type": "text/plain"})
+    content, content_type, _digest = found
+    return Response(
+        body=content.decode("utf-8"),
+        headers={
+            "Content-Type": content_type,
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
+
+
+@route(bp, "/language", methods=("POST",), auth=PUBLIC)
+def choose_language(ctx: Ctx) -> Response:
+    locale = normalise(ctx.form.get("locale")) or ctx.locale
+    ctx.out_cookies.append(http.cookie_header(LANG_COOKIE, locale, max_age=365 * 86400))
+    if ctx.principal is not None:
+        from chalicelib.services.users import set_user_locale
+
+        set_user_locale(ctx.principal.user, locale)
+    return http.redirect(http.safe_next(ctx.form.get("next")))
+
+
+@bp.route("/healthz", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@route(bp, "/{proxy+}", methods=("GET", "POST"), auth=PUBLIC, csrf=False)
+def not_found(ctx: Ctx, proxy: str = "") -> Response:
+    return error_page(ctx, 404)

@@ -1,0 +1,36 @@
+"""Security headers on every response, and HTML for Chalice's own JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+
+bp = Blueprint(__name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'; frame-ancestors {ancestors}"
+)
+# Responses may widen this (an embeddable form) by setting the header themselves.
+DEFAULT_ANCESTORS = "'none'"
+
+
+@bp.middleware("http")
+def security_headers(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    response = get_response(event)
+    if response.status_code >= 500 and isinstance(response.body, dict):
+        # Chalice's own fallback is JSON; never show a stack trace or JSON to a person.
+        from chalicelib.web.context import build_context, error_page
+
+        response = error_page(build_context(event), 500)
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP.format(ancestors=DEFAULT_ANCESTORS))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response

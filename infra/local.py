@@ -1,0 +1,79 @@
+"""`make run`: moto server + resources from infra/ + the Chalice app, one process.
+
+Everything lives in memory for as long as this process runs: stop it and the
+data is gone. The local outbox (/dev/outbox) shows what SES "sent".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_ENV = {
+    "STAGE": "local",
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "TABLE_NAME": "checkos-local",
+    "BUCKET_NAME": "checkos-local-files",
+    "MAIL_SENDER": "no-reply@checkos.example",
+    "OUTBOX_ENABLED": "1",
+    "SECURE_COOKIES": "0",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--demo", action="store_true", help="seed a demo company and orders")
+    args = parser.parse_args(argv)
+
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    moto_host, moto_port = moto.get_host_and_port()
+    endpoint = f"http://{moto_host}:{moto_port}"
+    os.environ.update(LOCAL_ENV)
+    os.environ.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["DYNAMODB_HOST"] = endpoint
+
+    import boto3
+
+    from infra.provision import provision
+
+    provision(
+        boto3.session.Session(),
+        table_name=LOCAL_ENV["TABLE_NAME"],
+        bucket_name=LOCAL_ENV["BUCKET_NAME"],
+        sender=LOCAL_ENV["MAIL_SENDER"],
+    )
+    sys.path.insert(0, str(ROOT))
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from app import app
+
+    if args.demo:
+        from infra.demo import seed_demo
+
+        print(seed_demo(), flush=True)
+    server = create_local_server(app, Config.create(chalice_stage="dev"), args.host, args.port)
+    print(f"CheckOS is running at http://{args.host}:{args.port}  (Ctrl+C stops it;", flush=True)
+    print("data lives in memory and is gone when it stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        moto.stop()
+
+
+if __name__ == "__main__":
+    main()

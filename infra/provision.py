@@ -1,0 +1,106 @@
+"""Create the table, bucket and SES identity described in infra/resources.yaml.
+
+The local run and the tests call this against moto, so the template stays the
+only definition of key schema, GSIs, TTL, lifecycle and sender identity.
+(moto's CloudFormation ignores TTL and SES identities, hence this reader.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+TEMPLATE = Path(__file__).with_name("resources.yaml")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags as plain values."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"Fn::{suffix}" if suffix not in ("Ref",) else "Ref": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def resource_of_type(template: dict[str, Any], cfn_type: str) -> dict[str, Any]:
+    found = [r for r in template.get("Resources", {}).values() if r.get("Type") == cfn_type]
+    if len(found) != 1:
+        raise LookupError(f"infra template must define exactly one {cfn_type}, found {len(found)}")
+    return found[0]["Properties"]
+
+
+def table_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The create_table arguments (minus the name) the template describes."""
+    props = resource_of_type(template, "AWS::DynamoDB::Table")
+    args: dict[str, Any] = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return args
+
+
+def provision(
+    session: boto3.session.Session,
+    *,
+    table_name: str,
+    bucket_name: str,
+    sender: str,
+    template_path: Path = TEMPLATE,
+) -> None:
+    template = load_template(template_path)
+
+    dynamodb = session.client("dynamodb")
+    dynamodb.create_table(TableName=table_name, **table_definition(template))
+    table_props = resource_of_type(template, "AWS::DynamoDB::Table")
+    ttl = table_props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+
+    bucket_props = resource_of_type(template, "AWS::S3::Bucket")
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=bucket_name)
+    block = bucket_props.get("PublicAccessBlockConfiguration")
+    if block:
+        s3.put_public_access_block(Bucket=bucket_name, PublicAccessBlockConfiguration=block)
+    rules = bucket_props.get("LifecycleConfiguration", {}).get("Rules", [])
+    if rules:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket_name,
+            LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]},
+        )
+
+    # The template names the identity through the SenderEmail parameter.
+    resource_of_type(template, "AWS::SES::EmailIdentity")
+    session.client("ses").verify_email_identity(EmailAddress=sender)
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """Translate a CloudFormation lifecycle rule into the S3 API's shape."""
+    out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"]}
+    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        }
+    return out

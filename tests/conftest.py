@@ -1,0 +1,145 @@
+"""Shared test harness: fake AWS from infra/, an AWS-call recorder, and the Scan guard.
+
+The environment is set before anything imports boto3 or the app: PynamoDB
+reads its table name at class definition, and botocore reads the handler list
+when the first session is created.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+os.environ.update(
+    {
+        "STAGE": "test",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_NAME": "checkos-test",
+        "BUCKET_NAME": "checkos-test-files",
+        "MAIL_SENDER": "no-reply@checkos.example",
+        "BASE_URL": "http://testserver",
+        "OUTBOX_ENABLED": "1",
+        "SECURE_COOKIES": "0",
+    }
+)
+for leaked in ("AWS_ENDPOINT_URL", "DYNAMODB_HOST", "AWS_PROFILE"):
+    os.environ.pop(leaked, None)
+
+import botocore.handlers  # noqa: E402
+import pytest  # noqa: E402
+
+
+@dataclass
+class AwsCall:
+    service: str
+    operation: str
+    params: dict
+
+
+@dataclass
+class AwsCallLog:
+    """Every AWS API call the process makes, recorded by a botocore event hook."""
+
+    calls: list[AwsCall] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, model, params, **_: object) -> None:
+        call = AwsCall(model.service_model.service_name, model.name, dict(params))
+        with self.lock:
+            self.calls.append(call)
+
+    def mark(self) -> int:
+        return len(self.calls)
+
+    def since(self, mark: int) -> list[AwsCall]:
+        return self.calls[mark:]
+
+
+CALLS = AwsCallLog()
+# Registered like moto's own hook: every botocore session (boto3's and
+# PynamoDB's) created from now on calls it before each request.
+botocore.handlers.BUILTIN_HANDLERS.append(("before-call", CALLS.record))
+
+
+def _scans(calls: list[AwsCall]) -> list[AwsCall]:
+    return [c for c in calls if c.service == "dynamodb" and c.operation == "Scan"]
+
+
+@pytest.fixture(autouse=True)
+def _no_scan_anywhere() -> Iterator[None]:
+    """Any DynamoDB Scan during a test fails that test (no Scan, ever)."""
+    mark = CALLS.mark()
+    yield
+    scans = _scans(CALLS.since(mark))
+    if scans:
+        pytest.fail(f"DynamoDB Scan is forbidden; this test made {len(scans)}: {scans[0].params}")
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[None]:
+    """moto for every AWS service, with resources provisioned from infra/."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.provision import provision
+
+    with mock_aws():
+        provision(
+            boto3.session.Session(),
+            table_name=os.environ["TABLE_NAME"],
+            bucket_name=os.environ["BUCKET_NAME"],
+            sender=os.environ["MAIL_SENDER"],
+        )
+        yield
+
+
+@pytest.fixture(scope="session")
+def app(aws: None):
+    from app import app as chalice_app
+
+    return chalice_app
+
+
+@pytest.fixture
+def client(app):
+    from chalice.test import Client
+
+    with Client(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class Budget:
+    """Counts DynamoDB requests made inside ``with budget:``."""
+
+    calls: list[AwsCall] = field(default_factory=list)
+    _mark: int = 0
+
+    def __enter__(self) -> Budget:
+        self._mark = CALLS.mark()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.calls = CALLS.since(self._mark)
+
+    @property
+    def dynamodb(self) -> list[AwsCall]:
+        return [c for c in self.calls if c.service == "dynamodb"]
+
+    @property
+    def dynamodb_requests(self) -> int:
+        return len(self.dynamodb)
+
+
+@pytest.fixture
+def budget() -> Budget:
+    return Budget()
+
+
+pytest_plugins = ["pytester"]
