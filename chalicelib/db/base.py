@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import get_settings
 
@@ -66,5 +72,23 @@ class Item(Model):
     gsi2 = Gsi2()
     gsi3 = Gsi3()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def upsert(self, actions: list[Action], condition: Condition | None = None) -> Any:
+        """UpdateItem that may create the item: sets the discriminator too."""
+        kind = type(self)
+        return self.update(actions=[kind.type.set(kind), *actions], condition=condition)
+
+
+def transaction() -> TransactWrite:
+    """A TransactWriteItems on the table's own connection settings."""
+    return TransactWrite(connection=_connection())
+
+
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    return Connection(region=_Meta.region, host=_Meta.host)
+
+
+def cancellation_codes(error: TransactWriteError) -> list[str | None]:
+    """Per-item reasons ('ConditionalCheckFailed', None, ...) of a cancelled transaction."""
+    reasons = error.cancellation_reasons or []
+    return [reason.code if reason else None for reason in reasons]

@@ -35,16 +35,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def start_session(user: User) -> str:
-    """Create a session for ``user``; the caller sets the returned token in a cookie."""
+def start_session(user_id: str, company_id: str) -> str:
+    """Create a session; the caller sets the returned token in a cookie."""
     token = new_token()
     created = now()
     pk, sk = Session.key(token_hash(token))
     Session(
         pk,
         sk,
-        user_id=user.user_id,
-        company_id=user.company_id,
+        user_id=user_id,
+        company_id=company_id,
         created_at=created,
         expires_at=created + timedelta(hours=get_settings().session_ttl_hours),
     ).save(condition=Session.pk.does_not_exist())

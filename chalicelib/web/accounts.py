@@ -1,0 +1,121 @@
+"""Sign-up, e-mail validation, login/logout and password reset pages."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain.errors import AppError, ValidationFailed
+from chalicelib.services import accounts, sessions
+from chalicelib.web import http
+from chalicelib.web.context import PUBLIC, Ctx, route
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/signup", methods=("GET", "POST"), auth=PUBLIC)
+def signup(ctx: Ctx) -> Response:
+    if ctx.principal is not None:
+        return http.redirect("/")
+    if ctx.method == "GET":
+        return ctx.render("pages/signup.html", values=ctx.query, errors={})
+    try:
+        account = accounts.sign_up(ctx.form, ctx.locale)
+    except ValidationFailed as problem:
+        return ctx.form_error_page("pages/signup.html", problem)
+    token = sessions.start_session(account.user.user_id, account.company.company_id)
+    ctx.sign_in(token, account.user.user_id, account.company.company_id)
+    try:
+        accounts.send_email_code(account.company, account.company.email, ctx.locale)
+        ctx.flash("signup.welcome", "success", email=account.company.email)
+    except AppError as problem:
+        ctx.flash(problem.key, "error")
+    return http.redirect("/verify-email")
+
+
+@route(bp, "/verify-email", methods=("GET", "POST"))
+def verify_email(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    pending = company.pending_email or (None if company.email_validated else company.email)
+    if ctx.method == "GET":
+        return ctx.render("pages/verify_email.html", pending=pending, errors={}, values={})
+    try:
+        accounts.verify_email_code(company, ctx.form.get("code", ""))
+    except AppError as problem:
+        errors = {"code": ctx._(problem.key, **problem.params)}
+        return ctx.render(
+            "pages/verify_email.html", status=400, pending=pending, errors=errors, values=ctx.form
+        )
+    ctx.flash("verify.done", "success", email=company.email)
+    return http.redirect("/")
+
+
+@route(bp, "/verify-email/resend", methods=("POST",))
+def resend_code(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    target = company.pending_email or company.email
+    try:
+        accounts.send_email_code(company, target, ctx.locale, resend=True)
+        ctx.flash("verify.sent", "success", email=target)
+    except AppError as problem:
+        ctx.flash(problem.key, "error", **problem.params)
+    return http.redirect("/verify-email")
+
+
+@route(bp, "/login", methods=("GET", "POST"), auth=PUBLIC)
+def login(ctx: Ctx) -> Response:
+    next_page = http.safe_next(ctx.form.get("next") or ctx.query.get("next"))
+    if ctx.method == "GET":
+        if ctx.principal is not None:
+            return http.redirect(next_page)
+        return ctx.render("pages/login.html", values={"next": next_page}, errors={}, problem=None)
+    try:
+        token, found = accounts.log_in(
+            ctx.form.get("email", ""), ctx.form.get("password", ""), ctx.client_ip
+        )
+    except AppError as problem:
+        return ctx.render(
+            "pages/login.html",
+            status=problem.status,
+            values={"email": ctx.form.get("email", ""), "next": next_page},
+            errors={},
+            problem=ctx._(problem.key, **problem.params),
+        )
+    # A new session id at every login (no fixation); the old one ends now.
+    if ctx.session_token:
+        accounts.log_out(ctx.session_token)
+    ctx.sign_in(token, found.user_id, found.company_id)
+    return http.redirect(next_page)
+
+
+@route(bp, "/logout", methods=("POST",), auth=PUBLIC)
+def logout(ctx: Ctx) -> Response:
+    if ctx.session_token:
+        accounts.log_out(ctx.session_token)
+    ctx.sign_out()
+    ctx.flash("logout.done", "success")
+    return http.redirect("/login")
+
+
+@route(bp, "/password/forgot", methods=("GET", "POST"), auth=PUBLIC)
+def forgot_password(ctx: Ctx) -> Response:
+    if ctx.method == "GET":
+        return ctx.render("pages/forgot.html", values={}, errors={}, sent=False)
+    accounts.request_password_reset(ctx.form.get("email", ""), ctx.locale)
+    # The same answer whether or not the account exists.
+    return ctx.render("pages/forgot.html", values={}, errors={}, sent=True)
+
+
+@route(bp, "/password/reset/{token}", methods=("GET", "POST"), auth=PUBLIC)
+def reset_password(ctx: Ctx, token: str) -> Response:
+    accounts.reset_token(token)
+    if ctx.method == "GET":
+        return ctx.render("pages/reset.html", values={}, errors={}, token=token)
+    try:
+        accounts.reset_password(token, ctx.form)
+    except ValidationFailed as problem:
+        return ctx.form_error_page("pages/reset.html", problem, token=token)
+    ctx.sign_out()
+    ctx.flash("reset.done", "success")
+    return http.redirect("/login")
