@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 
 ## Lambda bundle + CloudFormation (SAM) template in build/package.
 package: $(STAMP)

@@ -31,6 +31,20 @@ os.environ.update(
 for leaked in ("AWS_ENDPOINT_URL", "DYNAMODB_HOST", "AWS_PROFILE"):
     os.environ.pop(leaked, None)
 
+# Concurrency tests need real parallel HTTP requests, which in-process moto
+# cannot serve safely: `make test` runs them in a second pytest process where
+# every client (boto3 and PynamoDB) talks to a ThreadedMotoServer instead.
+CONCURRENCY_SUITE = os.environ.get("CHECKOS_SUITE") == "concurrency"
+collect_ignore = [] if CONCURRENCY_SUITE else ["concurrency"]
+_SERVER = None
+if CONCURRENCY_SUITE:
+    from moto.server import ThreadedMotoServer
+
+    _SERVER = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    _SERVER.start()
+    _host, _port = _SERVER.get_host_and_port()
+    os.environ["AWS_ENDPOINT_URL"] = os.environ["DYNAMODB_HOST"] = f"http://{_host}:{_port}"
+
 import botocore.handlers  # noqa: E402
 import pytest  # noqa: E402
 
@@ -81,21 +95,31 @@ def _no_scan_anywhere() -> Iterator[None]:
         pytest.fail(f"DynamoDB Scan is forbidden; this test made {len(scans)}: {scans[0].params}")
 
 
-@pytest.fixture(scope="session")
-def aws() -> Iterator[None]:
-    """moto for every AWS service, with resources provisioned from infra/."""
+def _provision() -> None:
     import boto3
-    from moto import mock_aws
 
     from infra.provision import provision
 
+    provision(
+        boto3.session.Session(),
+        table_name=os.environ["TABLE_NAME"],
+        bucket_name=os.environ["BUCKET_NAME"],
+        sender=os.environ["MAIL_SENDER"],
+    )
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[None]:
+    """moto for every AWS service, with resources provisioned from infra/."""
+    if CONCURRENCY_SUITE:
+        _provision()
+        yield
+        _SERVER.stop()
+        return
+    from moto import mock_aws
+
     with mock_aws():
-        provision(
-            boto3.session.Session(),
-            table_name=os.environ["TABLE_NAME"],
-            bucket_name=os.environ["BUCKET_NAME"],
-            sender=os.environ["MAIL_SENDER"],
-        )
+        _provision()
         yield
 
 
