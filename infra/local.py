@@ -33,12 +33,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="seed a demo company and orders")
     args = parser.parse_args(argv)
 
-    from moto.server import ThreadedMotoServer
+    import logging
 
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    from infra.moto_server import SerialMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
+    moto = SerialMotoServer()
     moto.start()
-    moto_host, moto_port = moto.get_host_and_port()
-    endpoint = f"http://{moto_host}:{moto_port}"
+    endpoint = moto.endpoint
     os.environ.update(LOCAL_ENV)
     os.environ.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
     os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -38,12 +38,11 @@ CONCURRENCY_SUITE = os.environ.get("CHECKOS_SUITE") == "concurrency"
 collect_ignore = [] if CONCURRENCY_SUITE else ["concurrency"]
 _SERVER = None
 if CONCURRENCY_SUITE:
-    from moto.server import ThreadedMotoServer
+    from infra.moto_server import SerialMotoServer
 
-    _SERVER = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    _SERVER = SerialMotoServer()
     _SERVER.start()
-    _host, _port = _SERVER.get_host_and_port()
-    os.environ["AWS_ENDPOINT_URL"] = os.environ["DYNAMODB_HOST"] = f"http://{_host}:{_port}"
+    os.environ["AWS_ENDPOINT_URL"] = os.environ["DYNAMODB_HOST"] = _SERVER.endpoint
 
 import botocore.handlers  # noqa: E402
 import pytest  # noqa: E402

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -12,6 +14,16 @@ from pynamodb.attributes import (
 
 from chalicelib.db import keys
 from chalicelib.db.base import Item
+
+
+class CustomField(MapAttribute):
+    """A company-defined order field (kept on the Company item, read with every page)."""
+
+    field_id = UnicodeAttribute()
+    label = UnicodeAttribute()
+    kind = UnicodeAttribute()  # text | number | date | choice
+    options = ListAttribute(of=UnicodeAttribute, default=list)
+    required = BooleanAttribute(default=False)
 
 
 class Company(Item, discriminator="Company"):
@@ -37,8 +49,14 @@ class Company(Item, discriminator="Company"):
     locale = UnicodeAttribute(default="en")
     status = UnicodeAttribute(default="active")
     logo_key = UnicodeAttribute(null=True)
+    # How many User items of this company have role admin. Every role change
+    # and removal updates it in the same transaction as the User, with the
+    # condition ``admin_count > 1`` when an admin goes: never zero admins.
+    # Sign-up creates the company with its first admin, hence the default.
+    admin_count = NumberAttribute(default=1)
     plan = UnicodeAttribute(default="free")
-    order_counter = NumberAttribute(default=0)
+    custom_fields = ListAttribute(of=CustomField, default=list)
+    monthly_quota = NumberAttribute(null=True)  # None: the free plan's default
     created_at = UTCDateTimeAttribute()
     version = VersionAttribute()
 
@@ -88,11 +106,14 @@ class User(Item, discriminator="User"):
     # Sessions created before this instant are void (password reset).
     sessions_valid_after = UTCDateTimeAttribute(null=True)
     unread = NumberAttribute(default=0)
+    notes_read_at = UTCDateTimeAttribute(null=True)
     last_active_day = UnicodeAttribute(null=True)
+
+    SK_PREFIX = "USER#"
 
     @classmethod
     def key(cls, company_id: str, user_id: str) -> tuple[str, str]:
-        return keys.company(company_id), f"USER#{user_id}"
+        return keys.company(company_id), f"{cls.SK_PREFIX}{user_id}"
 
     @property
     def is_admin(self) -> bool:
@@ -154,3 +175,24 @@ class LinkToken(Item, discriminator="LinkToken"):
     @classmethod
     def key(cls, kind: str, token_hash: str) -> tuple[str, str]:
         return keys.link_token(kind, token_hash), cls.SK
+
+
+class Invitation(Item, discriminator="Invitation"):
+    """``CO#<company>`` / ``INVITE#<sha256(token)>``: a pending invitation, listed and revoked.
+
+    Written in one transaction with the ``INVITE#<sha256(token)>`` LinkToken
+    the e-mailed link resolves; both carry the same TTL. The id is the token's
+    hash, so revoking needs no read and the secret itself is never stored.
+    """
+
+    SK_PREFIX = "INVITE#"
+    invite_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute(default="staff")
+    invited_by = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute()
+
+    @classmethod
+    def key(cls, company_id: str, invite_id: str) -> tuple[str, str]:
+        return keys.company(company_id), f"{cls.SK_PREFIX}{invite_id}"

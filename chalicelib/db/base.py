@@ -83,6 +83,32 @@ def transaction() -> TransactWrite:
     return TransactWrite(connection=_connection())
 
 
+def failed_keys(error: TransactWriteError, tx: TransactWrite) -> set[tuple[str, str]]:
+    """(pk, sk) of the items whose condition failed in a cancelled transaction.
+
+    PynamoDB sends condition checks, deletes, puts and updates in that order,
+    whatever order the calls were made in; reasons follow the sent order.
+    """
+    sent = [
+        *tx._condition_check_items,
+        *tx._delete_items,
+        *tx._put_items,
+        *tx._update_items,
+    ]
+    failed: set[tuple[str, str]] = set()
+    for operation, code in zip(sent, cancellation_codes(error), strict=False):
+        if code != "ConditionalCheckFailed":
+            continue
+        item = operation.get("Key") or operation.get("Item") or {}
+        failed.add((item["pk"]["S"], item["sk"]["S"]))
+    return failed
+
+
+def conflicted(error: TransactWriteError) -> bool:
+    """True when another transaction touched the same items at the same time."""
+    return "TransactionConflict" in cancellation_codes(error)
+
+
 @lru_cache(maxsize=1)
 def _connection() -> Connection:
     return Connection(region=_Meta.region, host=_Meta.host)
@@ -92,3 +118,34 @@ def cancellation_codes(error: TransactWriteError) -> list[str | None]:
     """Per-item reasons ('ConditionalCheckFailed', None, ...) of a cancelled transaction."""
     reasons = error.cancellation_reasons or []
     return [reason.code if reason else None for reason in reasons]
+
+
+def query_page(
+    partition: str,
+    *,
+    range_key_condition: Condition | None = None,
+    filter_condition: Condition | None = None,
+    page_size: int,
+    forward: bool = True,
+    start_sk: str | None = None,
+    consistent: bool = False,
+) -> tuple[list[Item], str | None]:
+    """Exactly one Query request: up to ``page_size`` items read, and the next cursor.
+
+    With a filter, DynamoDB reads ``page_size`` items and returns those that
+    match, so the cost of a page never depends on the partition's size.
+    """
+    start = {"pk": {"S": partition}, "sk": {"S": start_sk}} if start_sk else None
+    results = Item.query(
+        partition,
+        range_key_condition,
+        filter_condition,
+        consistent_read=consistent,
+        scan_index_forward=forward,
+        page_size=page_size,
+        last_evaluated_key=start,
+    )
+    page = next(results.page_iter)
+    items = [Item.from_raw_data(raw) for raw in page.get("Items", [])]
+    last = results.page_iter.last_evaluated_key
+    return items, (last["sk"]["S"] if last else None)

@@ -25,3 +25,12 @@ def throttle(kind: str, value: str) -> str:
 
 def link_token(kind: str, token_hash: str) -> str:
     return f"{kind}#{token_hash}"
+
+
+def order(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def order_entries(company_id: str, dimension: str) -> str:
+    """Partition of one company's list entries for one dimension (ALL, OPEN, PHONE#…)."""
+    return f"CO#{company_id}#IX#{dimension}"

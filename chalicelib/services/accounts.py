@@ -14,7 +14,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
-from chalicelib.db.base import Item, cancellation_codes, transaction
+from chalicelib.db.base import Item, conflicted, failed_keys, transaction
 from chalicelib.domain.errors import (
     AppError,
     Conflict,
@@ -114,8 +114,9 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
             locale=locale,
             created_at=created,
         )
+        tx = transaction()
         try:
-            with transaction() as tx:
+            with tx:
                 tx.save(company, condition=Company.pk.does_not_exist())
                 tx.save(
                     Slug(*Slug.key(slug), company_id=company_id), condition=Slug.pk.does_not_exist()
@@ -131,10 +132,10 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
                 )
                 tx.save(user, condition=User.pk.does_not_exist())
         except TransactWriteError as error:
-            codes = cancellation_codes(error)
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+            failed = failed_keys(error, tx)
+            if Login.key(email) in failed:
                 raise ValidationFailed({"email": ("signup.email_taken", {})}) from error
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            if Slug.key(slug) in failed or conflicted(error):
                 continue  # the slug was taken a moment ago: try another
             raise
         company.version = 1

@@ -1,0 +1,63 @@
+"""Dashboard counters, kept current in the same transaction as every order change.
+
+``CO#<id>`` / ``STAT#TYPE#<folded>`` and ``STAT#BRAND#<folded>``: orders per
+service type and brand; ``STAT#WEEK#<yyyy-Www>``: registered and completed
+per ISO week. The dashboard reads them all with one Query (``STAT#`` prefix).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+
+from chalicelib.db import keys
+from chalicelib.db.base import Item
+from chalicelib.domain.validation import fold
+
+if TYPE_CHECKING:
+    from chalicelib.db.orders import Order
+
+
+class Stat(Item, discriminator="Stat"):
+    label = UnicodeAttribute(null=True)
+    count = NumberAttribute(null=True)
+    registered = NumberAttribute(null=True)
+    completed = NumberAttribute(null=True)
+
+    @classmethod
+    def key(cls, company_id: str, name: str) -> tuple[str, str]:
+        return keys.company(company_id), f"STAT#{name}"
+
+
+def week_of(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _bump(company_id: str, name: str, label: str, delta: int) -> tuple[Item, list[Any]]:
+    item = Stat(*Stat.key(company_id, name))
+    return item, [Stat.type.set(Stat), Stat.label.set(label), Stat.count.add(delta)]
+
+
+def stat_updates(before: Order | None, after: Order, at: datetime) -> list[tuple[Item, list[Any]]]:
+    """Counter changes implied by ``before`` → ``after`` (None before = registration)."""
+    company = after.company_id
+    changes: list[tuple[Item, list[Any]]] = []
+    for kind, attribute in (("TYPE", "service_type"), ("BRAND", "brand")):
+        old = getattr(before, attribute) if before else ""
+        new = getattr(after, attribute)
+        if fold(old) == fold(new):
+            continue
+        if old:
+            changes.append(_bump(company, f"{kind}#{fold(old)}", old, -1))
+        if new:
+            changes.append(_bump(company, f"{kind}#{fold(new)}", new, +1))
+    if before is None:
+        week = Stat(*Stat.key(company, f"WEEK#{week_of(at)}"))
+        changes.append((week, [Stat.type.set(Stat), Stat.registered.add(1)]))
+    elif after.status == "completed" and before.status != "completed":
+        week = Stat(*Stat.key(company, f"WEEK#{week_of(at)}"))
+        changes.append((week, [Stat.type.set(Stat), Stat.completed.add(1)]))
+    return changes

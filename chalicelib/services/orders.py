@@ -1,0 +1,716 @@
+"""Service orders: register, edit, move through the workflow, chat, list and search.
+
+Every change of an order is one TransactWriteItems: the order (optimistic
+lock), its history event, its list entries, the dashboard counters and, at
+registration, the per-company number and the monthly quota.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+
+from chalicelib.config import get_settings
+from chalicelib.db import keys
+from chalicelib.db.accounts import Company, User
+from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
+from chalicelib.db.orders import (
+    MonthlyUsage,
+    Order,
+    OrderCounter,
+    OrderEntry,
+    OrderEvent,
+    OrderMessage,
+)
+from chalicelib.db.stats import stat_updates
+from chalicelib.domain import workflow
+from chalicelib.domain.aging import attention_key
+from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
+from chalicelib.domain.tokens import new_id
+from chalicelib.domain.validation import Checker, fold, phone_digits
+from chalicelib.services.sessions import now
+
+PAGE_SIZE = 20
+PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+MAX_MESSAGE = 4000
+NAME_TOKENS = 4
+REGISTER_ATTEMPTS = 60
+
+# name -> (max length, multi-line)
+TEXT_FIELDS: dict[str, tuple[int, bool]] = {
+    "customer_name": (120, False),
+    "customer_phone": (40, False),
+    "customer_address": (300, True),
+    "service_type": (80, False),
+    "brand": (80, False),
+    "model": (80, False),
+    "serial": (80, False),
+    "problem": (4000, True),
+    "condition": (2000, True),
+    "internal_notes": (4000, True),
+}
+REQUIRED_FIELDS = frozenset({"customer_name", "problem"})
+EDITABLE_FIELDS: tuple[str, ...] = (
+    *TEXT_FIELDS,
+    "customer_email",
+    "service_date",
+    "service_time",
+    "priority",
+    "technician_id",
+    "technician_name",
+    "estimated_value",
+)
+
+
+class QuotaExceeded(AppError):
+    status = 409
+    key = "order.quota_exceeded"
+
+
+class EditConflict(Conflict):
+    key = "order.edit_conflict"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes an order, as the history shows it."""
+
+    name: str
+    kind: str = "staff"  # staff | customer | partner | system
+    user_id: str | None = None
+    company_id: str | None = None
+
+
+@dataclass
+class OrderView:
+    order: Order
+    events: list[OrderEvent] = field(default_factory=list)
+    messages: list[OrderMessage] = field(default_factory=list)
+    extras: list[Item] = field(default_factory=list)
+
+
+# -- validation -----------------------------------------------------------
+
+
+def _check_date(check: Checker, name: str) -> str | None:
+    raw = (check.data.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        check.fail(name, "order.bad_date")
+        return None
+
+
+def _check_time(check: Checker, name: str) -> str | None:
+    raw = (check.data.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%H:%M").strftime("%H:%M")
+    except ValueError:
+        check.fail(name, "order.bad_time")
+        return None
+
+
+def _check_decimal(check: Checker, name: str, *, required: bool = False) -> str | None:
+    raw = (check.data.get(name) or "").strip().replace(" ", "")
+    if not raw:
+        if required:
+            check.fail(name, "form.required")
+        return None
+    # Accept "1.234,56" and "1,234.56": the last separator is the decimal one.
+    if "," in raw and raw.rfind(",") > raw.rfind("."):
+        raw = raw.replace(".", "").replace(",", ".")
+    else:
+        raw = raw.replace(",", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        check.fail(name, "order.bad_number")
+        return None
+    if not value.is_finite() or value < 0 or value > Decimal("1000000000"):
+        check.fail(name, "order.bad_number")
+        return None
+    return str(value.quantize(Decimal("0.01")))
+
+
+def check_order_form(
+    form: Mapping[str, str], company: Company, team: Mapping[str, str]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Clean standard and custom fields; every problem at once (ValidationFailed)."""
+    check = Checker(form)
+    values: dict[str, str | None] = {}
+    for name, (max_len, multiline) in TEXT_FIELDS.items():
+        values[name] = check.text(
+            name, required=name in REQUIRED_FIELDS, max_len=max_len, multiline=multiline
+        )
+    values["customer_email"] = check.email("customer_email", required=False)
+    values["service_date"] = _check_date(check, "service_date")
+    values["service_time"] = _check_time(check, "service_time")
+    values["priority"] = check.choice("priority", PRIORITIES, required=False) or "normal"
+    technician = (form.get("technician_id") or "").strip()
+    if technician and technician not in team:
+        check.fail("technician_id", "form.bad_choice")
+        technician = ""
+    values["technician_id"] = technician or None
+    values["technician_name"] = team.get(technician) if technician else None
+    values["estimated_value"] = _check_decimal(check, "estimated_value")
+    custom = check_custom_fields(check, company)
+    check.done()
+    return values, custom
+
+
+def check_custom_fields(check: Checker, company: Company) -> dict[str, str]:
+    custom: dict[str, str] = {}
+    for spec in company.custom_fields or []:
+        name = f"cf_{spec.field_id}"
+        raw = (check.data.get(name) or "").strip()
+        if not raw:
+            if spec.required:
+                check.fail(name, "form.required")
+            continue
+        if spec.kind == "number":
+            value = _check_decimal(check, name)
+        elif spec.kind == "date":
+            value = _check_date(check, name)
+        elif spec.kind == "choice":
+            value = raw if raw in (spec.options or []) else None
+            if value is None:
+                check.fail(name, "form.bad_choice")
+        else:
+            value = check.text(name, max_len=500, multiline=True)
+        if value:
+            custom[spec.field_id] = value
+    return custom
+
+
+# -- entries (list rows) ---------------------------------------------------
+
+
+def _dimensions(order: Order) -> list[tuple[str, str]]:
+    """(dimension, sort key) of every list entry the order has in its owner's lists."""
+    created = order.created_at.isoformat()
+    tail = f"{created}#{order.order_id}"
+    dims = [("ALL", tail), (f"STATUS#{order.status}", tail), (f"NUM#{order.number}", tail)]
+    if workflow.is_open(order.status):
+        service_day = date.fromisoformat(order.service_date) if order.service_date else None
+        dims.append(("OPEN", f"{attention_key(order.created_at.date(), service_day)}#{tail}"))
+    digits = phone_digits(order.customer_phone)
+    if len(digits) >= 4:
+        dims.append((f"PHONE#{digits[-8:]}", tail))
+    for token in list(dict.fromkeys(fold(order.customer_name).split()))[:NAME_TOKENS]:
+        dims.append(("NAME", f"{token}#{tail}"))
+    if order.service_type:
+        dims.append((f"TYPE#{fold(order.service_type)}", tail))
+    if order.brand:
+        dims.append((f"BRAND#{fold(order.brand)}", tail))
+    if order.technician_id:
+        dims.append((f"TECH#{order.technician_id}", tail))
+    if order.rating:
+        dims.append((f"RATING#{int(order.rating)}", tail))
+    return dims
+
+
+def entry_companies(order: Order) -> list[str]:
+    """Companies whose lists show this order (the owner, and a partner executing it)."""
+    return [c for c in dict.fromkeys([order.company_id, order.executor_id]) if c]
+
+
+def entries_for(order: Order | None) -> dict[tuple[str, str], OrderEntry]:
+    if order is None:
+        return {}
+    found: dict[tuple[str, str], OrderEntry] = {}
+    for company_id in entry_companies(order):
+        for dimension, sort_key in _dimensions(order):
+            pk = keys.order_entries(company_id, dimension)
+            found[(pk, sort_key)] = OrderEntry(
+                pk,
+                sort_key,
+                order_id=order.order_id,
+                owner_id=order.company_id,
+                number=order.number,
+                status=order.status,
+                customer_name=order.customer_name,
+                customer_phone=order.customer_phone,
+                service_type=order.service_type,
+                brand=order.brand,
+                service_date=order.service_date,
+                technician_id=order.technician_id,
+                technician_name=order.technician_name,
+                created=order.created_at.isoformat(),
+                rating=order.rating,
+                f_name=fold(order.customer_name),
+                f_type=fold(order.service_type),
+                f_brand=fold(order.brand),
+                phone_digits=phone_digits(order.customer_phone),
+            )
+    return found
+
+
+def _snapshot(order: Order) -> Order:
+    """A detached copy, to diff entries and counters before/after a change."""
+    copy = Order.from_raw_data(order.serialize())
+    return copy
+
+
+def _write_entries(tx: object, before: Order | None, after: Order) -> None:
+    old, new = entries_for(before), entries_for(after)
+    for key in old.keys() - new.keys():
+        tx.delete(OrderEntry(*key))  # type: ignore[attr-defined]
+    for entry in new.values():
+        tx.save(entry)  # type: ignore[attr-defined]
+
+
+def _event(order: Order, actor: Actor, kind: str, at: datetime, **extra: str | None) -> OrderEvent:
+    stamp = f"{at.isoformat()}#{random.randbytes(3).hex()}"
+    return OrderEvent(
+        *OrderEvent.key(order.order_id, stamp),
+        kind=kind,
+        at=at,
+        actor_name=actor.name,
+        actor_kind=actor.kind,
+        **{k: v for k, v in extra.items() if v is not None},
+    )
+
+
+# -- reading ---------------------------------------------------------------
+
+
+def can_view(order: Order, company_id: str) -> bool:
+    return company_id in (order.company_id, order.executor_id)
+
+
+def order_view(company_id: str, order_id: str) -> OrderView:
+    """Order, history and chat in one Query; another company's order is "not found"."""
+    view: OrderView | None = None
+    events: list[OrderEvent] = []
+    messages: list[OrderMessage] = []
+    extras: list[Item] = []
+    order: Order | None = None
+    for item in Item.query(keys.order(order_id)):
+        if isinstance(item, Order):
+            order = item
+        elif isinstance(item, OrderEvent):
+            events.append(item)
+        elif isinstance(item, OrderMessage):
+            messages.append(item)
+        else:
+            extras.append(item)
+    if order is None or not can_view(order, company_id):
+        raise NotFound()
+    view = OrderView(order=order, events=events, messages=messages, extras=extras)
+    return view
+
+
+def team(company_id: str) -> dict[str, str]:
+    """The company's users (technicians to assign), id -> name, in one Query."""
+    users = Item.query(keys.company(company_id), Item.sk.startswith("USER#"))
+    return {u.user_id: u.name for u in users if isinstance(u, User)}
+
+
+def monthly_limit(company: Company) -> int:
+    return int(company.monthly_quota or get_settings().free_plan_monthly_orders)
+
+
+def month_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def usage_this_month(company_id: str) -> int:
+    try:
+        return int(MonthlyUsage.get(*MonthlyUsage.key(company_id, month_of(now()))).count)
+    except DoesNotExist:
+        return 0
+
+
+# -- writing ---------------------------------------------------------------
+
+
+def register_order(
+    company: Company,
+    actor: Actor,
+    form: Mapping[str, str],
+    team_members: Mapping[str, str],
+    *,
+    source: str = "staff",
+) -> Order:
+    """Validate and create an order with the next number, inside the monthly quota."""
+    values, custom = check_order_form(form, company, team_members)
+    return create_order(company, actor, values, custom, source=source)
+
+
+def create_order(
+    company: Company,
+    actor: Actor,
+    values: Mapping[str, str | None],
+    custom: Mapping[str, str],
+    *,
+    source: str = "staff",
+) -> Order:
+    """Create an already-validated order (staff form, confirmed intake)."""
+    limit = monthly_limit(company)
+    order_id = new_id()
+    for attempt in range(REGISTER_ATTEMPTS):
+        created = now()
+        counter_key = OrderCounter.key(company.company_id)
+        try:
+            last = int(OrderCounter.get(*counter_key, consistent_read=True).last_number)
+        except DoesNotExist:
+            last = 0
+        order = Order(
+            *Order.key(order_id),
+            order_id=order_id,
+            company_id=company.company_id,
+            number=last + 1,
+            status=workflow.REGISTERED,
+            source=source,
+            custom=dict(custom),
+            created_at=created,
+            created_by_name=actor.name,
+            updated_at=created,
+            updated_by_name=actor.name,
+            **{k: v for k, v in values.items() if v is not None},
+        )
+        counter = OrderCounter(*counter_key)
+        usage = MonthlyUsage(*MonthlyUsage.key(company.company_id, month_of(created)))
+        counter_guard = (
+            OrderCounter.last_number == last if last else OrderCounter.last_number.does_not_exist()
+        )
+        tx = transaction()
+        try:
+            with tx:
+                tx.update(
+                    counter,
+                    actions=[
+                        OrderCounter.type.set(OrderCounter),
+                        OrderCounter.last_number.set(last + 1),
+                    ],
+                    condition=counter_guard,
+                )
+                tx.update(
+                    usage,
+                    actions=[MonthlyUsage.type.set(MonthlyUsage), MonthlyUsage.count.add(1)],
+                    condition=MonthlyUsage.count.does_not_exist() | (MonthlyUsage.count < limit),
+                )
+                tx.save(order, condition=Order.pk.does_not_exist())
+                tx.save(_event(order, actor, "created", created, to_status=order.status))
+                _write_entries(tx, None, order)
+                for item, actions in stat_updates(None, order, created):
+                    tx.update(item, actions=actions)
+        except TransactWriteError as error:
+            failed = failed_keys(error, tx)
+            if (usage.pk, usage.sk) in failed:
+                raise QuotaExceeded(limit=limit) from error
+            if (counter.pk, counter.sk) in failed or conflicted(error):
+                # Another registration took this number a moment ago: take the next one.
+                # Exponential backoff with full jitter keeps contention short.
+                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+                continue
+            raise
+        order.version = 1
+        return order
+    raise Conflict("order.busy")
+
+
+def _save_change(before: Order, after: Order, event: OrderEvent, *, expected_version: int) -> None:
+    after.updated_at = event.at
+    after.updated_by_name = event.actor_name
+    after.version = expected_version
+    tx = transaction()
+    try:
+        with tx:
+            tx.save(after)  # VersionAttribute: condition version == expected, then +1
+            tx.save(event)
+            _write_entries(tx, before, after)
+            for item, actions in stat_updates(before, after, event.at):
+                tx.update(item, actions=actions)
+    except TransactWriteError as error:
+        if (after.pk, after.sk) in failed_keys(error, tx) or conflicted(error):
+            current = Order.get(*Order.key(after.order_id), consistent_read=True)
+            raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
+        raise
+    after.version = expected_version + 1
+
+
+def edit_order(
+    company: Company,
+    order_id: str,
+    actor: Actor,
+    form: Mapping[str, str],
+    team_members: Mapping[str, str],
+) -> Order:
+    """Save the edit form; a stale version is refused with who changed it and when."""
+    order = order_view(company.company_id, order_id).order
+    try:
+        expected = int(form.get("version", ""))
+    except ValueError:
+        expected = -1
+    if order.version != expected:
+        raise EditConflict(who=order.updated_by_name, when=order.updated_at)
+    values, custom = check_order_form(form, company, team_members)
+    before = _snapshot(order)
+    changed = [name for name in EDITABLE_FIELDS if getattr(order, name) != values.get(name)]
+    for name in EDITABLE_FIELDS:
+        setattr(order, name, values.get(name) if values.get(name) is not None else _blank(name))
+    if dict(order.custom or {}) != custom:
+        changed.append("custom")
+    order.custom = dict(custom)
+    event = _event(order, actor, "edited", now(), note=", ".join(changed) or None)
+    _save_change(before, order, event, expected_version=expected)
+    return order
+
+
+def _blank(name: str) -> str | None:
+    nullable = {"service_date", "service_time", "technician_id", "technician_name"}
+    return None if name in nullable or name == "estimated_value" else ""
+
+
+def change_status(
+    company_id: str,
+    order_id: str,
+    actor: Actor,
+    action: str,
+    *,
+    note: str = "",
+    version: int | None = None,
+) -> tuple[Order, OrderEvent]:
+    """Move the order through the workflow; invalid moves are refused with a reason."""
+    order = order_view(company_id, order_id).order
+    if version is not None and order.version != version:
+        raise EditConflict(who=order.updated_by_name, when=order.updated_at)
+    note = " ".join(note.split())[:1000]
+    if action == "cancel" and not note:
+        raise ValidationFailed({"note": ("order.cancel_reason_required", {})})
+    target = workflow.next_status(order.status, action)
+    before = _snapshot(order)
+    order.status = target
+    order.cancel_reason = note if action == "cancel" else None
+    event = _event(
+        order,
+        actor,
+        "status",
+        now(),
+        from_status=before.status,
+        to_status=target,
+        note=note or None,
+    )
+    _save_change(before, order, event, expected_version=int(order.version or 0))
+    return order, event
+
+
+def record_event(order_id: str, actor: Actor, kind: str, note: str) -> OrderEvent:
+    """A history line without changing the order (e-mail sent or failed, link revoked…)."""
+    order = Order(*Order.key(order_id))
+    event = _event(order, actor, kind, now(), note=note[:1000])
+    event.save()
+    return event
+
+
+def post_message(company_id: str, order_id: str, actor: Actor, text: str) -> OrderMessage:
+    """Append to the order's one chat thread; never overwrites (unique sort key)."""
+    order_view(company_id, order_id)  # access check
+    return append_message(order_id, actor, text)
+
+
+def append_message(order_id: str, actor: Actor, text: str) -> OrderMessage:
+    body = text.strip()
+    if not body:
+        raise ValidationFailed({"text": ("form.required", {})})
+    if len(body) > MAX_MESSAGE:
+        raise ValidationFailed({"text": ("form.too_long", {"n": MAX_MESSAGE})})
+    at = now()
+    message = OrderMessage(
+        *OrderMessage.key(order_id, f"{at.isoformat()}#{random.randbytes(4).hex()}"),
+        at=at,
+        author_name=actor.name,
+        author_kind=actor.kind,
+        author_company=actor.company_id,
+        author_id=actor.user_id,
+        text=body,
+    )
+    message.save(condition=OrderMessage.pk.does_not_exist())
+    return message
+
+
+# -- lists and search --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    name: str = ""
+    phone: str = ""
+    service_type: str = ""
+    brand: str = ""
+    status: str = ""
+    technician: str = ""
+    number: str = ""
+    rating: str = ""
+    colour: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    view: str = ""  # "" = needs attention first (open orders); "all" = every order, newest first
+
+    FIELDS = (
+        "name",
+        "phone",
+        "service_type",
+        "brand",
+        "status",
+        "technician",
+        "number",
+        "rating",
+        "colour",
+        "date_from",
+        "date_to",
+        "view",
+    )
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> OrderFilters:
+        clean = {k: " ".join((query.get(k) or "").split())[:80] for k in cls.FIELDS}
+        if clean["status"] not in workflow.STATUSES:
+            clean["status"] = ""
+        if not clean["number"].lstrip("#").isdigit():
+            clean["number"] = ""
+        clean["number"] = clean["number"].lstrip("#")
+        if clean["rating"] not in ("1", "2", "3", "4", "5"):
+            clean["rating"] = ""
+        for name in ("date_from", "date_to"):
+            try:
+                clean[name] = date.fromisoformat(clean[name]).isoformat() if clean[name] else ""
+            except ValueError:
+                clean[name] = ""
+        return cls(**clean)
+
+    def active(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in self.FIELDS if getattr(self, k)}
+
+
+@dataclass
+class OrderPage:
+    entries: list[OrderEntry]
+    next_cursor: str | None
+    dimension: str
+
+
+def _plan(filters: OrderFilters) -> tuple[str, bool, list[str]]:
+    """Pick the indexed dimension (most selective first) and what remains to filter."""
+    digits = phone_digits(filters.phone)
+    name_tokens = fold(filters.name).split()
+    candidates: list[tuple[str, str | None, bool]] = [
+        ("number", f"NUM#{filters.number}" if filters.number else None, False),
+        ("phone", f"PHONE#{digits[-8:]}" if len(digits) >= 4 else None, False),
+        ("name", "NAME" if name_tokens else None, True),
+        ("technician", f"TECH#{filters.technician}" if filters.technician else None, False),
+        (
+            "service_type",
+            f"TYPE#{fold(filters.service_type)}" if filters.service_type else None,
+            False,
+        ),
+        ("brand", f"BRAND#{fold(filters.brand)}" if filters.brand else None, False),
+        ("rating", f"RATING#{filters.rating}" if filters.rating else None, False),
+        ("status", f"STATUS#{filters.status}" if filters.status else None, False),
+        ("colour", "OPEN" if filters.colour else None, True),
+    ]
+    for used, dimension, forward in candidates:
+        if dimension:
+            return dimension, forward, [used]
+    if filters.view == "all" or filters.date_from or filters.date_to:
+        return "ALL", False, []
+    return "OPEN", True, []
+
+
+def _colour_condition(colour: str, today: date) -> object | None:
+    cut20 = (today - timedelta(days=20)).isoformat()
+    cut30 = (today - timedelta(days=30)).isoformat()
+    day = today.isoformat()
+    if colour == "red":
+        return OrderEntry.created < cut30
+    if colour == "orange":
+        return (OrderEntry.created >= cut30) & (OrderEntry.created < cut20)
+    young = OrderEntry.created >= cut20
+    if colour == "yellow":
+        return young & (OrderEntry.service_date < day)
+    if colour == "blue":
+        return young & (OrderEntry.service_date == day)
+    if colour == "green":
+        return young & (OrderEntry.service_date > day)
+    return None
+
+
+def list_orders(
+    company_id: str, filters: OrderFilters, cursor: str | None = None, page_size: int = PAGE_SIZE
+) -> OrderPage:
+    """One page of the company's orders: exactly one Query, at most ``page_size`` reads."""
+    dimension, forward, used = _plan(filters)
+    partition = keys.order_entries(company_id, dimension)
+    range_condition = None
+    conditions: list[object] = []
+    name_tokens = fold(filters.name).split()
+    if dimension == "NAME":
+        range_condition = Item.sk.startswith(name_tokens[0])
+        for token in name_tokens[1:]:
+            conditions.append(OrderEntry.f_name.contains(token))
+    elif name_tokens:
+        for token in name_tokens:
+            conditions.append(OrderEntry.f_name.contains(token))
+    date_from = filters.date_from
+    date_to = (
+        (date.fromisoformat(filters.date_to) + timedelta(days=1)).isoformat()
+        if (filters.date_to)
+        else ""
+    )
+    if dimension in ("NAME", "OPEN"):
+        if date_from:
+            conditions.append(OrderEntry.created >= date_from)
+        if date_to:
+            conditions.append(OrderEntry.created < date_to)
+    elif date_from or date_to:
+        range_condition = Item.sk.between(date_from or "0", date_to or "9")
+    digits = phone_digits(filters.phone)
+    if digits and "phone" not in used:
+        conditions.append(OrderEntry.phone_digits.contains(digits[-8:]))
+    if filters.service_type and "service_type" not in used:
+        conditions.append(OrderEntry.f_type == fold(filters.service_type))
+    if filters.brand and "brand" not in used:
+        conditions.append(OrderEntry.f_brand == fold(filters.brand))
+    if filters.status and "status" not in used:
+        conditions.append(OrderEntry.status == filters.status)
+    if filters.technician and "technician" not in used:
+        conditions.append(OrderEntry.technician_id == filters.technician)
+    if filters.number and "number" not in used:
+        conditions.append(OrderEntry.number == int(filters.number))
+    if filters.rating and "rating" not in used:
+        conditions.append(OrderEntry.rating == int(filters.rating))
+    if filters.colour:
+        colour = _colour_condition(filters.colour, now().date())
+        if colour is not None:
+            conditions.append(colour)
+    condition = None
+    for part in conditions:
+        condition = part if condition is None else condition & part  # type: ignore[operator]
+    items, next_sk = query_page(
+        partition,
+        range_key_condition=range_condition,
+        filter_condition=condition,  # type: ignore[arg-type]
+        page_size=page_size,
+        forward=forward,
+        start_sk=cursor,
+    )
+    entries = list({e.order_id: e for e in items if isinstance(e, OrderEntry)}.values())
+    return OrderPage(entries=entries, next_cursor=next_sk, dimension=dimension)
+
+
+def open_entries(company_id: str) -> Iterable[OrderEntry]:
+    """Every open order of the company (dashboard, jobs): items ∝ open orders."""
+    for item in Item.query(keys.order_entries(company_id, "OPEN")):
+        if isinstance(item, OrderEntry):
+            yield item
