@@ -34,6 +34,7 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
+	CHECKOS_SUITE=perf $(BIN)/python -m pytest tests/perf
 
 ## Lambda bundle + CloudFormation (SAM) template in build/package.
 package: $(STAMP)

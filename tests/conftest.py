@@ -34,8 +34,11 @@ for leaked in ("AWS_ENDPOINT_URL", "DYNAMODB_HOST", "AWS_PROFILE"):
 # Concurrency tests need real parallel HTTP requests, which in-process moto
 # cannot serve safely: `make test` runs them in a second pytest process where
 # every client (boto3 and PynamoDB) talks to a ThreadedMotoServer instead.
-CONCURRENCY_SUITE = os.environ.get("CHECKOS_SUITE") == "concurrency"
-collect_ignore = [] if CONCURRENCY_SUITE else ["concurrency"]
+# Budget tests seed thousands of items; moto deep-copies every table on each
+# transaction, so they get a process (and an in-memory table) of their own too.
+SUITE = os.environ.get("CHECKOS_SUITE", "main")
+CONCURRENCY_SUITE = SUITE == "concurrency"
+collect_ignore = [name for name in ("concurrency", "perf") if name != SUITE]
 _SERVER = None
 if CONCURRENCY_SUITE:
     from infra.moto_server import SerialMotoServer
@@ -53,6 +56,7 @@ class AwsCall:
     service: str
     operation: str
     params: dict
+    scanned: int | None = None  # items a Query read (ScannedCount), filled after the call
 
 
 @dataclass
@@ -67,6 +71,15 @@ class AwsCallLog:
         with self.lock:
             self.calls.append(call)
 
+    def record_result(self, model, parsed, **_: object) -> None:
+        if model.service_model.service_name != "dynamodb" or not isinstance(parsed, dict):
+            return
+        with self.lock:
+            for call in reversed(self.calls):
+                if call.operation == model.name and call.scanned is None:
+                    call.scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0)
+                    break
+
     def mark(self) -> int:
         return len(self.calls)
 
@@ -78,6 +91,7 @@ CALLS = AwsCallLog()
 # Registered like moto's own hook: every botocore session (boto3's and
 # PynamoDB's) created from now on calls it before each request.
 botocore.handlers.BUILTIN_HANDLERS.append(("before-call", CALLS.record))
+botocore.handlers.BUILTIN_HANDLERS.append(("after-call", CALLS.record_result))
 
 
 def _scans(calls: list[AwsCall]) -> list[AwsCall]:
@@ -158,6 +172,10 @@ class Budget:
     @property
     def dynamodb_requests(self) -> int:
         return len(self.dynamodb)
+
+    @property
+    def items_read_by_queries(self) -> int:
+        return sum(c.scanned or 0 for c in self.dynamodb if c.operation == "Query")
 
 
 @pytest.fixture

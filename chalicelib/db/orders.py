@@ -61,6 +61,12 @@ class Order(Item, discriminator="Order"):
     def key(cls, order_id: str) -> tuple[str, str]:
         return keys.order(order_id), cls.SK
 
+    @property
+    def custom_values(self) -> dict[str, str]:
+        raw = self.custom
+        values = raw.as_dict() if isinstance(raw, MapAttribute) else dict(raw or {})
+        return {str(k): str(v) for k, v in values.items()}
+
 
 class OrderEvent(Item, discriminator="OrderEvent"):
     """One line of the order's history: who, when, from/to, note."""

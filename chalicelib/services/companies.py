@@ -1,8 +1,21 @@
-"""Company profile: what is missing, updates, slug, status."""
+"""Company profile: what is missing, updates, slug, status, public page."""
 
 from __future__ import annotations
 
-from chalicelib.db.accounts import Company
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+
+from chalicelib.db.accounts import Company, Slug
+from chalicelib.db.base import conflicted, failed_keys, transaction
+from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
+from chalicelib.i18n import LOCALES
+from chalicelib.services.logos import logo_url
 
 # Profile fields a company should fill, in the order the home page lists them.
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -16,6 +29,36 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "state",
     "country",
 )
+STATUSES: tuple[str, ...] = ("active", "inactive")
+# Plain text attributes the settings form writes as they are (e-mail and slug have rules).
+TEXT_FIELDS: tuple[str, ...] = (
+    "name",
+    "business_type",
+    "area",
+    "contact_name",
+    "phone",
+    "website",
+    "description",
+    "city",
+    "state",
+    "country",
+    "locale",
+    "status",
+)
+DESCRIPTION_MAX = 1000
+META_DESCRIPTION_MAX = 155
+
+
+class CompanyInactive(Forbidden):
+    """The company is inactive: its data is read-only until an admin reactivates it."""
+
+    key = "profile.inactive_readonly"
+
+
+class ProfileChanged(Conflict):
+    """Someone saved the profile after this form was loaded (optimistic lock)."""
+
+    key = "profile.changed_elsewhere"
 
 
 def missing_profile_fields(company: Company) -> list[str]:
@@ -25,3 +68,242 @@ def missing_profile_fields(company: Company) -> list[str]:
     if not company.email_validated:
         missing.insert(0, "email_validated")
     return missing
+
+
+def require_active(company: Company) -> None:
+    """Guard for every action that changes a company's data (orders, partners...).
+
+    Raises CompanyInactive (403, translated) while the company is inactive, so an
+    inactive company stays readable but read-only until an admin reactivates it.
+    """
+    if not company.active:
+        raise CompanyInactive()
+
+
+# -- settings form ---------------------------------------------------------
+
+
+def profile_values(company: Company) -> dict[str, str]:
+    """What the settings form shows: the stored profile and the version it was read at."""
+    values = {name: str(getattr(company, name) or "") for name in TEXT_FIELDS}
+    # The address the admin wants: a pending one until it is validated.
+    values["email"] = company.pending_email or company.email
+    values["slug"] = company.slug
+    values["version"] = str(company.version or 0)
+    return values
+
+
+def _web_url(check: Checker, name: str) -> str:
+    value = (check.data.get(name) or "").strip()
+    check.clean[name] = value
+    if not value:
+        return value
+    if len(value) > 200:
+        check.fail(name, "form.too_long", n=200)
+        return value
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        host, parts = "", urlsplit("")
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or "." not in host.strip(".")
+        or parts.username is not None
+        or any(ch.isspace() or ch in "<>\"'\\" for ch in value)
+    ):
+        check.fail(name, "profile.website_invalid")
+    return value
+
+
+def check_profile(form: Mapping[str, str]) -> dict[str, str]:
+    check = Checker(form)
+    check.text("name", required=True, max_len=120)
+    check.text("business_type", required=True, max_len=80)
+    check.text("area", required=True, max_len=120)
+    check.text("contact_name", required=True, max_len=120)
+    phone = check.text("phone", required=True, max_len=40)
+    if phone and len(phone_digits(phone)) < 6:
+        check.fail("phone", "profile.phone_invalid")
+    check.email("email")
+    _web_url(check, "website")
+    check.text("description", max_len=DESCRIPTION_MAX, multiline=True)
+    for name in ("city", "state", "country"):
+        check.text(name, max_len=80)
+    check.choice("locale", LOCALES)
+    check.choice("status", STATUSES)
+    slug = (form.get("slug") or "").strip().lower()
+    check.clean["slug"] = slug
+    if not slug:
+        check.fail("slug", "form.required")
+    elif not SLUG_RE.match(slug):
+        check.fail("slug", "profile.slug_invalid")
+    return check.done()
+
+
+@dataclass(frozen=True)
+class ProfileSaved:
+    company: Company
+    # Set when the e-mail changed: the new address got a code (or mail_problem says why not).
+    code_sent_to: str | None = None
+    mail_problem: str | None = None
+
+
+def _seen_version(form: Mapping[str, str]) -> int | None:
+    raw = (form.get("version") or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def update_profile(company: Company, form: Mapping[str, str], locale: str) -> ProfileSaved:
+    """Save the settings form in one transaction, guarded by the company's version.
+
+    A new public slug swaps the ``Slug`` items in the same transaction (the new
+    one only if free). A new e-mail becomes ``pending_email`` and gets a code;
+    the old address stays in use until the code is validated.
+    """
+    data = check_profile(form)
+    seen = _seen_version(form)
+    if seen is None or seen != (company.version or 0):
+        raise ProfileChanged()
+    actions: list[Any] = [getattr(Company, name).set(data[name]) for name in TEXT_FIELDS]
+    wanted_email, pending = data["email"], company.pending_email
+    send_to: str | None = None
+    if wanted_email == company.email:
+        if pending:
+            actions.append(Company.pending_email.remove())
+        pending = None
+    elif wanted_email != pending:
+        actions.append(Company.pending_email.set(wanted_email))
+        pending = send_to = wanted_email
+    old_slug, new_slug = company.slug, data["slug"]
+    if new_slug != old_slug:
+        actions.append(Company.slug.set(new_slug))
+    company_id = company.company_id
+    tx = transaction()
+    try:
+        with tx:
+            tx.update(company, actions=actions, condition=Company.pk.exists())
+            if new_slug != old_slug:
+                tx.save(
+                    Slug(*Slug.key(new_slug), company_id=company_id),
+                    condition=Slug.pk.does_not_exist(),
+                )
+                tx.delete(
+                    Slug(*Slug.key(old_slug)),
+                    condition=Slug.pk.does_not_exist() | (Slug.company_id == company_id),
+                )
+    except TransactWriteError as error:
+        failed = failed_keys(error, tx)
+        if Company.key(company_id) in failed or conflicted(error):
+            raise ProfileChanged() from error
+        if Slug.key(new_slug) in failed:
+            raise ValidationFailed({"slug": ("profile.slug_taken", {})}) from error
+        raise
+    for name in TEXT_FIELDS:
+        setattr(company, name, data[name])
+    company.slug, company.pending_email = new_slug, pending
+    if send_to is None:
+        return ProfileSaved(company=company)
+    from chalicelib.services.accounts import send_email_code
+
+    try:
+        send_email_code(company, send_to, locale)
+    except AppError as problem:
+        return ProfileSaved(company=company, code_sent_to=send_to, mail_problem=problem.key)
+    return ProfileSaved(company=company, code_sent_to=send_to)
+
+
+def reactivate(company: Company) -> None:
+    """Set the company active again (idempotent: a status has no lost update to fear)."""
+    if company.active:
+        return
+    company.update(
+        actions=[Company.status.set("active")],
+        condition=Company.pk.exists(),
+        add_version_condition=False,
+    )
+    company.status = "active"
+
+
+# -- public page -------------------------------------------------------------
+
+
+def public_company(slug: str) -> Company:
+    """The active company behind ``/c/<slug>``: 2 GetItems (Slug, then Company), or NotFound."""
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise NotFound()
+    try:
+        owner = Slug.get(*Slug.key(slug))
+        company = Company.get(*Company.key(owner.company_id))
+    except DoesNotExist:
+        raise NotFound() from None
+    if not company.active or company.slug != slug:
+        raise NotFound()
+    return company
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    canonical: str
+    summary: str
+    address: str
+    logo_path: str | None
+    email: str | None
+    tel: str
+    ld_json: str
+
+
+def _summary(text: str, limit: int = META_DESCRIPTION_MAX) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def script_json(data: object) -> str:
+    """JSON that is safe inside a <script> element (no ``</script>``, no ``<!--``)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def public_profile(company: Company, base_url: str) -> PublicProfile:
+    """What the public page shows, with its canonical URL and schema.org LocalBusiness."""
+    canonical = f"{base_url}/c/{company.slug}"
+    logo_path = logo_url(company)
+    email = company.email if company.email_validated else None
+    address = ", ".join(p for p in (company.city, company.state, company.country) if p)
+    ld: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "LocalBusiness",
+        "@id": canonical,
+        "name": company.name,
+        "url": canonical,
+    }
+    optional: dict[str, Any] = {
+        "description": _summary(company.description, 500),
+        "telephone": company.phone,
+        "email": email,
+        "areaServed": company.area,
+        "knowsAbout": company.business_type,
+        "sameAs": [company.website] if company.website else None,
+        "logo": f"{base_url}{logo_path}" if logo_path else None,
+        "image": f"{base_url}{logo_path}" if logo_path else None,
+    }
+    ld.update({key: value for key, value in optional.items() if value})
+    if address:
+        postal = {
+            "@type": "PostalAddress",
+            "addressLocality": company.city,
+            "addressRegion": company.state,
+            "addressCountry": company.country,
+        }
+        ld["address"] = {key: value for key, value in postal.items() if value}
+    return PublicProfile(
+        canonical=canonical,
+        summary=_summary(company.description),
+        address=address,
+        logo_path=logo_path,
+        email=email,
+        tel=("+" if company.phone.strip().startswith("+") else "") + phone_digits(company.phone),
+        ld_json=script_json(ld),
+    )

@@ -460,7 +460,7 @@ def edit_order(
     changed = [name for name in EDITABLE_FIELDS if getattr(order, name) != values.get(name)]
     for name in EDITABLE_FIELDS:
         setattr(order, name, values.get(name) if values.get(name) is not None else _blank(name))
-    if dict(order.custom or {}) != custom:
+    if order.custom_values != custom:
         changed.append("custom")
     order.custom = dict(custom)
     event = _event(order, actor, "edited", now(), note=", ".join(changed) or None)

@@ -24,6 +24,7 @@ from chalicelib.services import sessions
 from chalicelib.services.sessions import Principal
 from chalicelib.templating import render
 from chalicelib.web import http
+from chalicelib.web.multipart import Upload, parse_multipart
 
 log = logging.getLogger("checkos.web")
 
@@ -53,6 +54,7 @@ class Ctx:
     out_cookies: list[str] = field(default_factory=list)
     flashes_out: list[tuple[str, str]] = field(default_factory=list)
     _form: dict[str, str] | None = None
+    _files: dict[str, Upload] | None = None
     _anon_id: str | None = None
 
     # -- request data -------------------------------------------------
@@ -76,9 +78,17 @@ class Ctx:
             content_type = self.request.headers.get("content-type", "")
             if content_type.startswith("application/x-www-form-urlencoded"):
                 self._form = http.parse_form(self.request.raw_body)
+            elif content_type.startswith("multipart/form-data"):
+                self._form, self._files = parse_multipart(self.request.raw_body, content_type)
             else:
                 self._form = {}
         return self._form
+
+    @property
+    def files(self) -> dict[str, Upload]:
+        """File parts of a multipart form, by field name (text fields are in ``form``)."""
+        _ = self.form  # parses the body once; a multipart body fills _files
+        return self._files or {}
 
     @property
     def client_ip(self) -> str:

@@ -66,3 +66,28 @@ def sign_up(
         answer = tab.post("/verify-email", {"code": code_in(last_mail_to(tab.email))})
         assert answer.status_code == 303, tab.text()
     return tab
+
+
+def ids_of(tab: WebSession) -> tuple[str, str]:
+    """(company id, user id) of the signed-in tab, read from its session cookie."""
+    from chalicelib.web import http
+
+    _token, user_id, company_id, _seen = http.unpack(tab.cookies["sid"], "session")
+    return company_id, user_id
+
+
+def invite_member(
+    client, admin: WebSession, *, role: str = "staff", name: str = "Bruno Lima"
+) -> WebSession:
+    """Invite someone from ``admin``'s users page and accept in a fresh tab (signed in)."""
+    email = unique_email(role)
+    admin.get("/settings/users")
+    response = admin.post("/settings/users/invite", {"name": name, "email": email, "role": role})
+    assert response.status_code == 303, admin.text()
+    link = link_in(last_mail_to(email), "/invite/")
+    tab = WebSession(client)
+    tab.email = email  # type: ignore[attr-defined]
+    assert tab.get(link).status_code == 200, tab.text()
+    response = tab.post(link, {"name": name, "password": PASSWORD})
+    assert response.status_code == 303, tab.text()
+    return tab

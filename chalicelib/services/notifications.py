@@ -1,0 +1,133 @@
+"""In-app "needs attention" notifications: create, list, mark read.
+
+The unread count lives on the User item, which every signed-in page already
+reads with the session, so the bell in the header costs no extra request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from collections.abc import Iterable, Mapping
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.db import keys
+from chalicelib.db.accounts import User
+from chalicelib.db.base import Item, query_page
+from chalicelib.db.orders import Notification
+from chalicelib.domain.errors import NotFound
+from chalicelib.services.sessions import now
+
+log = logging.getLogger("checkos.notifications")
+KINDS: tuple[str, ...] = (
+    "intake_order",
+    "chat_message",
+    "past_service_date",
+    "open_20_days",
+    "open_30_days",
+    "bad_rating",
+    "partnership",
+)
+PAGE_SIZE = 30
+
+
+def company_users(company_id: str) -> list[str]:
+    return [
+        u.user_id
+        for u in Item.query(keys.company(company_id), Item.sk.startswith("USER#"))
+        if isinstance(u, User)
+    ]
+
+
+def notify(
+    company_id: str,
+    user_ids: Iterable[str],
+    kind: str,
+    *,
+    order_id: str | None = None,
+    order_number: int | None = None,
+    params: Mapping[str, str] | None = None,
+    dedupe_key: str | None = None,
+) -> int:
+    """Create one notification per user and raise their unread count.
+
+    With ``dedupe_key`` the notification is created at most once per user
+    (scheduled jobs re-run safely); returns how many were created.
+    """
+    created = 0
+    at = now()
+    for user_id in dict.fromkeys(user_ids):
+        partition = Notification.partition(company_id, user_id)
+        stamp = dedupe_key or f"{at.isoformat()}#{random.randbytes(3).hex()}"
+        note = Notification(
+            partition,
+            f"NOTE#{stamp}",
+            kind=kind,
+            at=at,
+            order_id=order_id,
+            order_number=order_number,
+            params=dict(params or {}),
+        )
+        try:
+            note.save(condition=Notification.pk.does_not_exist())
+        except PutError:
+            continue  # already notified under this dedupe key
+        try:
+            User(*User.key(company_id, user_id)).update(
+                actions=[User.unread.add(1)], condition=User.pk.exists()
+            )
+        except UpdateError:
+            log.info("notification for a removed user", extra={"user": user_id})
+        created += 1
+    return created
+
+
+def notify_company(company_id: str, kind: str, **kwargs: object) -> int:
+    return notify(company_id, company_users(company_id), kind, **kwargs)  # type: ignore[arg-type]
+
+
+def latest(
+    company_id: str, user_id: str, cursor: str | None = None
+) -> tuple[list[Notification], str | None]:
+    items, next_sk = query_page(
+        Notification.partition(company_id, user_id),
+        page_size=PAGE_SIZE,
+        forward=False,
+        start_sk=cursor,
+    )
+    return [n for n in items if isinstance(n, Notification)], next_sk
+
+
+def mark_read(company_id: str, user_id: str, note_sk: str) -> None:
+    note = Notification(Notification.partition(company_id, user_id), note_sk)
+    try:
+        note.update(
+            actions=[Notification.read.set(True)],
+            condition=Notification.pk.exists() & (Notification.read == False),  # noqa: E712
+        )
+    except UpdateError:
+        # Unknown (another user's or company's) or already read: nothing to do.
+        if not _exists(note):
+            raise NotFound() from None
+        return
+    with contextlib.suppress(UpdateError):
+        User(*User.key(company_id, user_id)).update(
+            actions=[User.unread.add(-1)], condition=User.unread > 0
+        )
+
+
+def _exists(note: Notification) -> bool:
+    try:
+        note.refresh()
+    except Exception:
+        return False
+    return True
+
+
+def mark_all_read(company_id: str, user_id: str) -> None:
+    """Everything older than now counts as read; the count drops to zero."""
+    User(*User.key(company_id, user_id)).update(
+        actions=[User.unread.set(0), User.notes_read_at.set(now())], condition=User.pk.exists()
+    )

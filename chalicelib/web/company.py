@@ -1,0 +1,98 @@
+"""Company settings (profile, status, logo upload), the public company page and logo files."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import AppError, ValidationFailed
+from chalicelib.domain.logos import MAX_UPLOAD_BYTES
+from chalicelib.services import companies, logos
+from chalicelib.services.companies import ProfileChanged
+from chalicelib.web import http
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+
+bp = Blueprint(__name__)
+
+# Response types app.py adds to ``app.api.binary_types``. API Gateway looks only
+# at the FIRST type of the Accept header to decide whether to decode a binary
+# body, and Chromium and Firefox ask for images with "image/avif,image/webp,...":
+# both must be binary types or the browser receives base64 text.
+BINARY_TYPES = ["image/webp", "image/avif"]
+SETTINGS_PAGE = "pages/settings_company.html"
+LOGO_PAGE = "pages/settings_logo.html"
+
+
+@route(bp, "/settings/company", methods=("GET", "POST"), auth=ADMIN)
+def company_settings(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    if ctx.method == "GET":
+        values = companies.profile_values(company)
+        return ctx.render(SETTINGS_PAGE, values=values, errors={}, conflict=False)
+    try:
+        saved = companies.update_profile(company, ctx.form, ctx.locale)
+    except ValidationFailed as problem:
+        return ctx.form_error_page(SETTINGS_PAGE, problem, conflict=False)
+    except ProfileChanged:
+        # Nothing was saved; keep what was typed (and the old version, so a second
+        # click cannot overwrite the other person's change either).
+        return ctx.render(SETTINGS_PAGE, status=409, values=ctx.form, errors={}, conflict=True)
+    ctx.flash("profile.saved", "success")
+    if saved.code_sent_to and saved.mail_problem:
+        ctx.flash(saved.mail_problem, "error")
+    elif saved.code_sent_to:
+        ctx.flash("profile.email_code_sent", "info", email=saved.code_sent_to)
+    return http.redirect("/settings/company")
+
+
+@route(bp, "/settings/company/reactivate", methods=("POST",), auth=ADMIN)
+def reactivate_company(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    companies.reactivate(ctx.principal.company)
+    ctx.flash("profile.reactivated", "success")
+    return http.redirect(http.safe_next(ctx.form.get("next"), "/settings/company"))
+
+
+@route(bp, "/settings/company/logo", methods=("GET", "POST"), auth=ADMIN)
+def company_logo(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+    if ctx.method == "GET":
+        return ctx.render(LOGO_PAGE, problem=None, limit_mb=limit_mb, limit_bytes=MAX_UPLOAD_BYTES)
+    upload = ctx.files.get("logo")
+    try:
+        logos.replace_logo(ctx.principal.company, upload.data if upload else b"")
+    except AppError as problem:
+        return ctx.render(
+            LOGO_PAGE,
+            status=problem.status,
+            problem=ctx._(problem.key, **problem.params),
+            limit_mb=limit_mb,
+            limit_bytes=MAX_UPLOAD_BYTES,
+        )
+    ctx.flash("profile.logo.saved", "success")
+    return http.redirect("/settings/company#f-logo")
+
+
+@route(bp, "/c/{slug}", auth=PUBLIC)
+def public_company(ctx: Ctx, slug: str) -> Response:
+    company = companies.public_company(slug)
+    public = companies.public_profile(company, get_settings().base_url)
+    return ctx.render("pages/public_company.html", company=company, public=public)
+
+
+@bp.route("/logo/{company_id}/{name}", methods=["GET"])
+def logo_file(company_id: str, name: str) -> Response:
+    """Logo bytes from S3. No session and no DynamoDB read: the name is content-addressed."""
+    found = logos.read_logo(company_id, name)
+    if found is None:
+        return Response(
+            body="Not found",
+            status_code=404,
+            headers={"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+        )
+    return Response(
+        body=found.data,
+        headers={"Content-Type": found.content_type, "Cache-Control": logos.CACHE_CONTROL},
+    )

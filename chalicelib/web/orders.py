@@ -1,0 +1,345 @@
+"""Order pages: list and search, register, view (history + chat), edit, workflow, print."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain import workflow
+from chalicelib.domain.aging import aging_colour
+from chalicelib.domain.errors import AppError, ValidationFailed
+from chalicelib.services import companies, custom_fields, notifications, orders
+from chalicelib.services.orders import EditConflict, OrderFilters, QuotaExceeded
+from chalicelib.services.sessions import now
+from chalicelib.web import http
+from chalicelib.web.context import ADMIN, Ctx, route
+
+bp = Blueprint(__name__)
+
+
+def _actor(ctx: Ctx) -> orders.Actor:
+    assert ctx.principal is not None
+    return orders.Actor(
+        name=ctx.principal.user.name,
+        user_id=ctx.principal.user_id,
+        company_id=ctx.principal.company_id,
+    )
+
+
+def _writable(ctx: Ctx) -> None:
+    assert ctx.principal is not None
+    companies.require_active(ctx.principal.company)
+
+
+@route(bp, "/orders")
+def order_list(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    filters = OrderFilters.from_query(ctx.query)
+    page = orders.list_orders(ctx.principal.company_id, filters, ctx.query.get("cursor") or None)
+    today = now().date()
+    colours = {
+        e.order_id: aging_colour(
+            _day(e.created), _day(e.service_date) if e.service_date else None, today
+        )
+        for e in page.entries
+        if workflow.is_open(e.status)
+    }
+    active = filters.active()
+    return ctx.render(
+        "pages/orders_list.html",
+        page=page,
+        filters=filters,
+        active=active,
+        colours=colours,
+        next_url=("/orders?" + urlencode({**active, "cursor": page.next_cursor}))
+        if page.next_cursor
+        else None,
+        first_url=("/orders?" + urlencode(active)) if ctx.query.get("cursor") else None,
+        statuses=workflow.STATUSES,
+    )
+
+
+def _day(iso: str):
+    from datetime import date
+
+    return date.fromisoformat(iso[:10])
+
+
+@route(bp, "/orders/new", methods=("GET", "POST"))
+def new_order(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    team = orders.team(company.company_id)
+    limit = orders.monthly_limit(company)
+    if ctx.method == "GET":
+        return ctx.render(
+            "pages/order_form.html",
+            order=None,
+            values={"priority": "normal"},
+            errors={},
+            team=team,
+            usage=orders.usage_this_month(company.company_id),
+            limit=limit,
+            conflict=None,
+        )
+    try:
+        _writable(ctx)
+        order = orders.register_order(company, _actor(ctx), ctx.form, team)
+    except ValidationFailed as problem:
+        return ctx.form_error_page(
+            "pages/order_form.html",
+            problem,
+            order=None,
+            team=team,
+            usage=None,
+            limit=limit,
+            conflict=None,
+        )
+    except QuotaExceeded as problem:
+        return ctx.render(
+            "pages/order_form.html",
+            status=409,
+            order=None,
+            values=ctx.form,
+            errors={},
+            team=team,
+            usage=limit,
+            limit=limit,
+            conflict=ctx._(problem.key, **problem.params),
+        )
+    ctx.flash("order.registered", "success", number=order.number)
+    return http.redirect(f"/orders/{order.order_id}")
+
+
+@route(bp, "/orders/{order_id}")
+def order_detail(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    view = orders.order_view(ctx.principal.company_id, order_id)
+    return ctx.render(
+        "pages/order_detail.html",
+        view=view,
+        order=view.order,
+        actions=workflow.available_actions(view.order.status),
+        colour=_colour(view.order),
+        errors={},
+        values={},
+    )
+
+
+def _colour(order: orders.Order) -> str | None:
+    if not workflow.is_open(order.status):
+        return None
+    service_day = _day(order.service_date) if order.service_date else None
+    return aging_colour(order.created_at.date(), service_day, now().date())
+
+
+@route(bp, "/orders/{order_id}/edit", methods=("GET", "POST"))
+def edit_order(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    view = orders.order_view(company.company_id, order_id)
+    team = orders.team(company.company_id)
+    if ctx.method == "GET":
+        return ctx.render(
+            "pages/order_form.html",
+            order=view.order,
+            values=_form_values(view.order),
+            errors={},
+            team=team,
+            usage=None,
+            limit=None,
+            conflict=None,
+        )
+    try:
+        _writable(ctx)
+        orders.edit_order(company, order_id, _actor(ctx), ctx.form, team)
+    except ValidationFailed as problem:
+        return ctx.form_error_page(
+            "pages/order_form.html",
+            problem,
+            order=view.order,
+            team=team,
+            usage=None,
+            limit=None,
+            conflict=None,
+        )
+    except EditConflict as problem:
+        # Keep everything the person typed; tell them who changed it and when.
+        return ctx.render(
+            "pages/order_form.html",
+            status=409,
+            order=view.order,
+            values=ctx.form,
+            errors={},
+            team=team,
+            usage=None,
+            limit=None,
+            conflict=ctx._(
+                "order.edit_conflict",
+                who=problem.params["who"],
+                when=problem.params["when"].strftime("%Y-%m-%d %H:%M UTC"),
+            ),
+        )
+    ctx.flash("order.saved", "success")
+    return http.redirect(f"/orders/{order_id}")
+
+
+def _form_values(order: orders.Order) -> dict[str, str]:
+    values = {name: getattr(order, name) or "" for name in orders.EDITABLE_FIELDS}
+    values.update({f"cf_{k}": v for k, v in order.custom_values.items()})
+    values["version"] = str(order.version)
+    return values
+
+
+@route(bp, "/orders/{order_id}/status", methods=("POST",))
+def change_status(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    action = ctx.form.get("action", "")
+    try:
+        _writable(ctx)
+        version = int(ctx.form["version"]) if ctx.form.get("version", "").isdigit() else None
+        order, _event = orders.change_status(
+            ctx.principal.company_id,
+            order_id,
+            _actor(ctx),
+            action,
+            note=ctx.form.get("note", ""),
+            version=version,
+        )
+        ctx.flash(f"order.moved.{order.status}", "success", number=order.number)
+    except ValidationFailed as problem:
+        ctx.flash(next(iter(problem.errors.values()))[0], "error")
+    except EditConflict as problem:
+        ctx.flash(
+            "order.edit_conflict",
+            "error",
+            who=problem.params["who"],
+            when=problem.params["when"].strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    except workflow.InvalidTransition as problem:
+        ctx.flash(
+            problem.key,
+            "error",
+            action=ctx._(f"action.{action}") if action in workflow.ACTIONS else action,
+            status=ctx._(f"status.{problem.params.get('status')}"),
+        )
+    return http.redirect(f"/orders/{order_id}")
+
+
+@route(bp, "/orders/{order_id}/messages", methods=("POST",))
+def post_message(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    try:
+        _writable(ctx)
+        orders.post_message(
+            ctx.principal.company_id, order_id, _actor(ctx), ctx.form.get("text", "")
+        )
+    except ValidationFailed as problem:
+        view = orders.order_view(ctx.principal.company_id, order_id)
+        errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
+        return ctx.render(
+            "pages/order_detail.html",
+            status=422,
+            view=view,
+            order=view.order,
+            actions=workflow.available_actions(view.order.status),
+            colour=_colour(view.order),
+            errors=errors,
+            values=ctx.form,
+        )
+    view = orders.order_view(ctx.principal.company_id, order_id)
+    watchers = {view.order.technician_id} - {ctx.principal.user_id, None}
+    if watchers:
+        notifications.notify(
+            ctx.principal.company_id,
+            watchers,
+            "chat_message",  # type: ignore[arg-type]
+            order_id=order_id,
+            order_number=view.order.number,
+            params={"author": ctx.principal.user.name},
+        )
+    return http.redirect(f"/orders/{order_id}#chat")
+
+
+@route(bp, "/orders/{order_id}/print")
+def print_order(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    view = orders.order_view(ctx.principal.company_id, order_id)
+    return ctx.render("pages/order_print.html", view=view, order=view.order)
+
+
+# -- notifications ---------------------------------------------------------
+
+
+@route(bp, "/notifications")
+def notification_list(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    notes, next_sk = notifications.latest(
+        ctx.principal.company_id, ctx.principal.user_id, ctx.query.get("cursor") or None
+    )
+    read_at = ctx.principal.user.notes_read_at
+    texts = [
+        (n, ctx._(f"notes.kind.{n.kind}", number=n.order_number or "", **_params(n.params)))
+        for n in notes
+    ]
+    return ctx.render(
+        "pages/notifications.html",
+        notes=texts,
+        unread={n.sk for n in notes if not n.read and (read_at is None or n.at > read_at)},
+        next_url=f"/notifications?cursor={next_sk}" if next_sk else None,
+    )
+
+
+def _params(raw: object) -> dict[str, str]:
+    values = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})  # type: ignore[call-overload]
+    return {str(k): str(v) for k, v in values.items()}
+
+
+@route(bp, "/notifications/read", methods=("POST",))
+def notification_read(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    note = ctx.form.get("note", "")
+    if note == "all":
+        notifications.mark_all_read(ctx.principal.company_id, ctx.principal.user_id)
+    elif note.startswith("NOTE#"):
+        notifications.mark_read(ctx.principal.company_id, ctx.principal.user_id, note)
+    target = ctx.form.get("next", "")
+    return http.redirect(http.safe_next(target, "/notifications"))
+
+
+# -- custom fields ------------------------------------------------------------
+
+
+@route(bp, "/settings/fields", methods=("GET", "POST"), auth=ADMIN)
+def field_settings(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    if ctx.method == "POST":
+        try:
+            custom_fields.add_field(company, ctx.form)
+            ctx.flash("fields.added", "success")
+            return http.redirect("/settings/fields")
+        except ValidationFailed as problem:
+            return ctx.form_error_page(
+                "pages/settings_fields.html", problem, kinds=custom_fields.KINDS
+            )
+    return ctx.render("pages/settings_fields.html", values={}, errors={}, kinds=custom_fields.KINDS)
+
+
+@route(bp, "/settings/fields/{field_id}", methods=("POST",), auth=ADMIN)
+def field_change(ctx: Ctx, field_id: str) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    action = ctx.form.get("action")
+    try:
+        if action == "remove":
+            custom_fields.remove_field(company, field_id)
+        else:
+            custom_fields.set_required(company, field_id, action == "require")
+        ctx.flash("fields.saved", "success")
+    except AppError as problem:
+        if problem.status == 404:
+            raise
+        ctx.flash(problem.key, "error")
+    return http.redirect("/settings/fields")
