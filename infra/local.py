@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import logging
 
+    from infra import moto_patches
     from infra.moto_server import SerialMotoServer
+
+    moto_patches.apply()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
     moto = SerialMotoServer()

@@ -50,6 +50,10 @@ if CONCURRENCY_SUITE:
 import botocore.handlers  # noqa: E402
 import pytest  # noqa: E402
 
+from infra import moto_patches  # noqa: E402
+
+moto_patches.apply()
+
 
 @dataclass
 class AwsCall:
