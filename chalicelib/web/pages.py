@@ -8,7 +8,7 @@ from chalicelib.assets import asset
 from chalicelib.config import get_settings
 from chalicelib.i18n import normalise
 from chalicelib.web import http
-from chalicelib.web.context import LANG_COOKIE, PUBLIC, Ctx, error_page, route
+from chalicelib.web.context import ADMIN, LANG_COOKIE, PUBLIC, Ctx, error_page, route
 
 bp = Blueprint(__name__)
 
@@ -20,6 +20,20 @@ def home(ctx: Ctx) -> Response:
     from chalicelib.services.companies import missing_profile_fields
 
     return ctx.render("pages/home.html", missing=missing_profile_fields(ctx.principal.company))
+
+
+# Every settings page, in the order the hub lists them: (path, title key, lead key).
+SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
+    ("/settings/company", "nav.company", "settings.company_lead"),
+    ("/settings/company/logo", "settings.logo", "settings.logo_lead"),
+    ("/settings/users", "nav.users", "settings.users_lead"),
+    ("/settings/fields", "nav.fields", "settings.fields_lead"),
+]
+
+
+@route(bp, "/settings", auth=ADMIN)
+def settings_hub(ctx: Ctx) -> Response:
+    return ctx.render("pages/settings.html", sections=SETTINGS_SECTIONS)
 
 
 @bp.route("/static/{name}", methods=["GET"])
