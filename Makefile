@@ -36,6 +36,11 @@ pytest: $(STAMP)
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest tests/perf
 
+## Export benchmark: 100,000 synthetic rows through the XLSX writer (not part of `make test`).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench_export $(ROWS)
+
 ## Lambda bundle + CloudFormation (SAM) template in build/package.
 package: $(STAMP)
 	$(BIN)/python -m infra.package build/package

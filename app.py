@@ -1,8 +1,23 @@
 """CheckOS Chalice app: creates the app, registers blueprints and scheduled functions."""
 
-from chalice import Chalice
+from chalice import Chalice, Cron
+from chalice.app import CloudWatchEvent
 
-from chalicelib.web import accounts, company, orders, outbox, pages, security, users
+from chalicelib.services import jobs
+from chalicelib.web import (
+    accounts,
+    company,
+    customers,
+    dashboard,
+    devjobs,
+    intake,
+    orders,
+    outbox,
+    pages,
+    partners,
+    security,
+    users,
+)
 
 app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
@@ -14,4 +29,29 @@ app.register_blueprint(outbox.bp)
 app.register_blueprint(users.bp)
 app.register_blueprint(company.bp)
 app.register_blueprint(orders.bp)
+app.register_blueprint(dashboard.bp)
+app.register_blueprint(customers.bp)
+app.register_blueprint(devjobs.bp)
+app.register_blueprint(partners.bp)
+app.register_blueprint(intake.bp)
 app.register_blueprint(pages.bp)  # last: its /{proxy+} answers the 404 page
+
+
+@app.lambda_function(name="export_orders")
+def export_orders(event: dict, context: object) -> dict:
+    """Large XLSX exports, invoked asynchronously by POST /exports (services/export.py)."""
+    from chalicelib.services.export import handle_event
+
+    return handle_event(event)
+
+
+@app.schedule(Cron(0, 3, "*", "*", "?", "*"), name="nightly_inactivity")
+def nightly_inactivity(event: CloudWatchEvent) -> dict:
+    """03:00 UTC: warn idle companies, set inactive those idle too long (services/jobs.py)."""
+    return jobs.run_inactivity(jobs.today()).as_dict()
+
+
+@app.schedule(Cron(0, 6, "*", "*", "?", "*"), name="daily_aging")
+def daily_aging(event: CloudWatchEvent) -> dict:
+    """06:00 UTC: "needs attention" notifications for aging open orders (services/jobs.py)."""
+    return jobs.run_aging(jobs.today()).as_dict()

@@ -26,6 +26,8 @@ class Settings:
     session_idle_minutes: int = 60
     free_plan_monthly_orders: int = 100
     inactivity_days: int = 180
+    # The nightly job warns a company this many days before it goes inactive.
+    inactivity_warning_days: int = 14
 
     @property
     def secret_key(self) -> str:

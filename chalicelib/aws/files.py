@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
@@ -41,3 +46,33 @@ def get_bytes(key: str) -> StoredFile | None:
 
 def delete(key: str) -> None:
     client("s3").delete_object(Bucket=get_settings().bucket_name, Key=key)
+
+
+def put_file(key: str, body: BinaryIO, content_type: str) -> None:
+    """Stream a file to the bucket (multipart above 8 MB): memory stays flat with its size."""
+    client("s3").upload_fileobj(
+        body, get_settings().bucket_name, key, ExtraArgs={"ContentType": content_type}
+    )
+
+
+def presigned_get(key: str, seconds: int, filename: str) -> str:
+    """A short-lived download link to a private object, saved by the browser as ``filename``."""
+    ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "") or "download"
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return _link_signer().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": get_settings().bucket_name,
+            "Key": key,
+            "ResponseContentDisposition": disposition,
+        },
+        ExpiresIn=seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def _link_signer() -> Any:
+    # SigV4 links carry X-Amz-Expires (the legacy default does not, and newer regions refuse it).
+    return boto3.session.Session().client(
+        "s3", region_name=get_settings().region, config=Config(signature_version="s3v4")
+    )

@@ -57,12 +57,35 @@ class Company(Item, discriminator="Company"):
     plan = UnicodeAttribute(default="free")
     custom_fields = ListAttribute(of=CustomField, default=list)
     monthly_quota = NumberAttribute(null=True)  # None: the free plan's default
+    # Embeddable intake form: the current public code (FORMKEY#<code> maps it back;
+    # rotation swaps both in one transaction) and the website origins allowed to
+    # embed the form and call its JSON API (empty: any site may embed, no CORS).
+    intake_code = UnicodeAttribute(null=True)
+    intake_origins = ListAttribute(of=UnicodeAttribute, default=list)
+    # "Follow your order" snippet for the company's website (None: defaults).
+    follow_button = UnicodeAttribute(null=True)
+    follow_intro = UnicodeAttribute(null=True)
+    follow_accent = UnicodeAttribute(null=True)
+    follow_width = NumberAttribute(null=True)
+    follow_height = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    # UTC day (yyyy-mm-dd) of the latest signed-in request by any of its users.
+    last_active_day = UnicodeAttribute(null=True)
+    # The activity-index day an inactivity warning was sent for: warn once per day.
+    inactivity_warned_for = UnicodeAttribute(null=True)
     version = VersionAttribute()
+
+    # Sparse activity index on gsi3, only while active: gsi3pk = ACTIVE#<day>,
+    # gsi3sk = company id. The nightly job reads one day's partition.
+    ACTIVITY_PREFIX = "ACTIVE#"
 
     @classmethod
     def key(cls, company_id: str) -> tuple[str, str]:
         return keys.company(company_id), cls.SK
+
+    @classmethod
+    def activity_partition(cls, day: str) -> str:
+        return f"{cls.ACTIVITY_PREFIX}{day}"
 
     @property
     def active(self) -> bool:

@@ -31,6 +31,11 @@ def order(order_id: str) -> str:
     return f"ORDER#{order_id}"
 
 
+def access(token_hash: str) -> str:
+    """A customer's e-mailed order link, by the SHA-256 of its token."""
+    return f"ACCESS#{token_hash}"
+
+
 def order_entries(company_id: str, dimension: str) -> str:
     """Partition of one company's list entries for one dimension (ALL, OPEN, PHONE#…)."""
     return f"CO#{company_id}#IX#{dimension}"

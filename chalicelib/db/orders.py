@@ -28,6 +28,15 @@ class Order(Item, discriminator="Order"):
     order_id = UnicodeAttribute()
     company_id = UnicodeAttribute()  # the owner (the company the customer dealt with)
     executor_id = UnicodeAttribute(null=True)  # a partner executing it, if shared
+    # Shared orders (services/partners.py): each side's name as the other sees
+    # it, and the executor's quote, which the owner (the approver) decides on.
+    owner_name = UnicodeAttribute(null=True)
+    executor_name = UnicodeAttribute(null=True)
+    quote_required = BooleanAttribute(default=False)
+    quote_state = UnicodeAttribute(null=True)  # pending | approved | rejected
+    quote_value = UnicodeAttribute(null=True)  # decimal as text
+    quote_text = UnicodeAttribute(null=True)
+    quote_at = UTCDateTimeAttribute(null=True)
     number = NumberAttribute()
     status = UnicodeAttribute()
     source = UnicodeAttribute(default="staff")  # staff | intake
@@ -51,6 +60,9 @@ class Order(Item, discriminator="Order"):
     custom = MapAttribute(default=dict)  # custom field id -> text value
     cancel_reason = UnicodeAttribute(null=True)
     rating = NumberAttribute(null=True)
+    # sha256 of the customer's current access token (ACCESS#<hash>), so staff
+    # can revoke the link; None when no link is live.
+    access_hash = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     created_by_name = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()

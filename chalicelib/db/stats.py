@@ -7,6 +7,7 @@ per ISO week. The dashboard reads them all with one Query (``STAT#`` prefix).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ class Stat(Item, discriminator="Stat"):
     count = NumberAttribute(null=True)
     registered = NumberAttribute(null=True)
     completed = NumberAttribute(null=True)
+    # STAT#RATING: sum of the customers' stars (``count`` = rated orders).
+    total = NumberAttribute(null=True)
 
     @classmethod
     def key(cls, company_id: str, name: str) -> tuple[str, str]:
@@ -39,6 +42,15 @@ def week_of(moment: datetime) -> str:
 def _bump(company_id: str, name: str, label: str, delta: int) -> tuple[Item, list[Any]]:
     item = Stat(*Stat.key(company_id, name))
     return item, [Stat.type.set(Stat), Stat.label.set(label), Stat.count.add(delta)]
+
+
+def rating_updates(company_id: str, old: int | None, new: int) -> list[tuple[Item, list[Any]]]:
+    """``STAT#RATING`` change for a first (old None) or changed rating; average = total / count."""
+    item = Stat(*Stat.key(company_id, "RATING"))
+    actions: list[Any] = [Stat.type.set(Stat), Stat.total.add(new - (old or 0))]
+    if old is None:
+        actions.append(Stat.count.add(1))
+    return [(item, actions)]
 
 
 def stat_updates(before: Order | None, after: Order, at: datetime) -> list[tuple[Item, list[Any]]]:
@@ -61,3 +73,37 @@ def stat_updates(before: Order | None, after: Order, at: datetime) -> list[tuple
         week = Stat(*Stat.key(company, f"WEEK#{week_of(at)}"))
         changes.append((week, [Stat.type.set(Stat), Stat.completed.add(1)]))
     return changes
+
+
+@dataclass(frozen=True)
+class StatSnapshot:
+    """Every dashboard counter of one company, as one Query returned them."""
+
+    types: list[tuple[str, str, int]]  # (folded name, label, count)
+    brands: list[tuple[str, str, int]]
+    weeks: dict[str, tuple[int, int]]  # yyyy-Www -> (registered, completed)
+    rating_total: int
+    rating_count: int
+    items: int  # STAT# items read
+
+
+def read_stats(company_id: str) -> StatSnapshot:
+    """``CO#<id>`` begins_with ``STAT#``: one Query, items ∝ distinct types, brands and weeks."""
+    types: list[tuple[str, str, int]] = []
+    brands: list[tuple[str, str, int]] = []
+    weeks: dict[str, tuple[int, int]] = {}
+    rating_total = rating_count = items = 0
+    for item in Item.query(keys.company(company_id), Item.sk.startswith("STAT#")):
+        items += 1
+        kind, _, name = item.sk.removeprefix("STAT#").partition("#")
+        # getattr: a counter written by an older model may lack an attribute.
+        count = int(getattr(item, "count", None) or 0)
+        if kind in ("TYPE", "BRAND"):
+            label = str(getattr(item, "label", None) or name)
+            (types if kind == "TYPE" else brands).append((name, label, count))
+        elif kind == "WEEK":
+            registered = int(getattr(item, "registered", None) or 0)
+            weeks[name] = (registered, int(getattr(item, "completed", None) or 0))
+        elif kind == "RATING":
+            rating_total, rating_count = int(getattr(item, "total", None) or 0), count
+    return StatSnapshot(types, brands, weeks, rating_total, rating_count, items)

@@ -25,7 +25,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.passwords import DUMMY_HASH, hash_password, verify_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import Checker, slugify
-from chalicelib.services import mailer, sessions
+from chalicelib.services import activity, directory, mailer, sessions
 from chalicelib.services.sessions import now
 
 CODE_LIFETIME = timedelta(minutes=30)
@@ -103,6 +103,8 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
             email=email,
             locale=locale,
             created_at=created,
+            # Active from day one: the inactivity job's index starts here.
+            **activity.index_fields(company_id, created.date()),
         )
         user = User(
             *User.key(company_id, user_id),
@@ -113,6 +115,7 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
             role="admin",
             locale=locale,
             created_at=created,
+            last_active_day=created.date().isoformat(),
         )
         tx = transaction()
         try:
@@ -131,6 +134,8 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
                     condition=Login.pk.does_not_exist(),
                 )
                 tx.save(user, condition=User.pk.does_not_exist())
+                # The partner directory lists the new company from its first moment.
+                directory.write_changes(tx, None, company)
         except TransactWriteError as error:
             failed = failed_keys(error, tx)
             if Login.key(email) in failed:

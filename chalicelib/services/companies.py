@@ -15,6 +15,8 @@ from chalicelib.db.base import conflicted, failed_keys, transaction
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
 from chalicelib.i18n import LOCALES
+from chalicelib.services import activity, directory
+from chalicelib.services.accounts import send_email_code
 from chalicelib.services.logos import logo_url
 
 # Profile fields a company should fill, in the order the home page lists them.
@@ -179,11 +181,19 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
     old_slug, new_slug = company.slug, data["slug"]
     if new_slug != old_slug:
         actions.append(Company.slug.set(new_slug))
+    # Going inactive leaves the inactivity job's index (it stays sparse); coming back re-arms it.
+    actions += activity.status_change_actions(company, data["status"], activity.today())
     company_id = company.company_id
+    # The directory index follows the profile (and status) in the same transaction.
+    after = directory.snapshot(company)
+    for name in TEXT_FIELDS:
+        setattr(after, name, data[name])
+    after.slug = new_slug
     tx = transaction()
     try:
         with tx:
             tx.update(company, actions=actions, condition=Company.pk.exists())
+            directory.write_changes(tx, company, after)
             if new_slug != old_slug:
                 tx.save(
                     Slug(*Slug.key(new_slug), company_id=company_id),
@@ -205,8 +215,6 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
     company.slug, company.pending_email = new_slug, pending
     if send_to is None:
         return ProfileSaved(company=company)
-    from chalicelib.services.accounts import send_email_code
-
     try:
         send_email_code(company, send_to, locale)
     except AppError as problem:
@@ -215,15 +223,35 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
 
 
 def reactivate(company: Company) -> None:
-    """Set the company active again (idempotent: a status has no lost update to fear)."""
-    if company.active:
+    """Set the company active again (idempotent: a status has no lost update to fear).
+
+    It re-enters the inactivity job's index as active today, so the idle
+    clock starts over.
+    """
+    for _attempt in range(3):
+        if company.active:
+            return
+        after = directory.snapshot(company)
+        after.status = "active"
+        actions = [
+            Company.status.set("active"),
+            *activity.arm_actions(company.company_id, activity.today()),
+        ]
+        tx = transaction()
+        try:
+            with tx:
+                # Version-checked because the directory cards written with it are
+                # built from this read; a concurrent edit means: read again, retry.
+                tx.update(company, actions=actions, condition=Company.pk.exists())
+                directory.write_changes(tx, company, after)
+        except TransactWriteError as error:
+            if Company.key(company.company_id) in failed_keys(error, tx) or conflicted(error):
+                company.refresh(consistent_read=True)
+                continue
+            raise
+        company.status = "active"
         return
-    company.update(
-        actions=[Company.status.set("active")],
-        condition=Company.pk.exists(),
-        add_version_condition=False,
-    )
-    company.status = "active"
+    raise ProfileChanged()
 
 
 # -- public page -------------------------------------------------------------

@@ -9,7 +9,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import files
 from chalicelib.db.accounts import Company
+from chalicelib.db.base import transaction
 from chalicelib.domain.logos import EncodedLogo, reencode_logo
+from chalicelib.services import directory
 
 log = logging.getLogger("checkos.logos")
 
@@ -45,11 +47,17 @@ def replace_logo(company: Company, upload: bytes) -> EncodedLogo:
     files.put_bytes(key, encoded.data, encoded.content_type, cache_control=CACHE_CONTROL)
     # Only this attribute changes, so no lost update is possible: no version check,
     # but the version still moves on so open settings forms notice the change.
-    company.update(
-        actions=[Company.logo_key.set(key)],
-        condition=Company.pk.exists(),
-        add_version_condition=False,
-    )
+    # The partner directory cards carry the logo too: same transaction.
+    before, after = directory.snapshot(company), directory.snapshot(company)
+    after.logo_key = key
+    with transaction() as tx:
+        tx.update(
+            company,
+            actions=[Company.logo_key.set(key)],
+            condition=Company.pk.exists(),
+            add_version_condition=False,
+        )
+        directory.write_changes(tx, before, after)
     company.logo_key = key
     if old_key and old_key != key:
         try:

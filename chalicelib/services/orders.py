@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
@@ -20,6 +21,7 @@ from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, User
 from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
+from chalicelib.db.customers import OrderRating
 from chalicelib.db.orders import (
     MonthlyUsage,
     Order,
@@ -28,10 +30,10 @@ from chalicelib.db.orders import (
     OrderEvent,
     OrderMessage,
 )
-from chalicelib.db.stats import stat_updates
+from chalicelib.db.stats import rating_updates, stat_updates
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import attention_key
-from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_id
 from chalicelib.domain.validation import Checker, fold, phone_digits
 from chalicelib.services.sessions import now
@@ -75,6 +77,12 @@ class QuotaExceeded(AppError):
 
 class EditConflict(Conflict):
     key = "order.edit_conflict"
+
+
+class OwnerOnly(Forbidden):
+    """The partner executing a shared order may not change the owner's order details."""
+
+    key = "partners.owner_only"
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,28 @@ def entry_companies(order: Order) -> list[str]:
     return [c for c in dict.fromkeys([order.company_id, order.executor_id]) if c]
 
 
+# Sparse date indexes of the daily aging job, carried only by the owner's OPEN
+# entry: closing an order deletes that entry in the same transaction, so closed
+# orders drop out of both indexes. gsi1: service date; gsi2: registration day.
+def due_partition(day: str) -> str:
+    return f"DUE#{day}"
+
+
+def registered_partition(day: str) -> str:
+    return f"REG#{day}"
+
+
+def _aging_index(order: Order) -> dict[str, str]:
+    sort_key = f"{order.company_id}#{order.order_id}"
+    index = {
+        "gsi2pk": registered_partition(order.created_at.date().isoformat()),
+        "gsi2sk": sort_key,
+    }
+    if order.service_date:
+        index.update(gsi1pk=due_partition(order.service_date), gsi1sk=sort_key)
+    return index
+
+
 def entries_for(order: Order | None) -> dict[tuple[str, str], OrderEntry]:
     if order is None:
         return {}
@@ -251,6 +281,11 @@ def entries_for(order: Order | None) -> dict[tuple[str, str], OrderEntry]:
                 f_type=fold(order.service_type),
                 f_brand=fold(order.brand),
                 phone_digits=phone_digits(order.customer_phone),
+                **(
+                    _aging_index(order)
+                    if dimension == "OPEN" and company_id == order.company_id
+                    else {}
+                ),
             )
     return found
 
@@ -401,7 +436,8 @@ def create_order(
                     condition=MonthlyUsage.count.does_not_exist() | (MonthlyUsage.count < limit),
                 )
                 tx.save(order, condition=Order.pk.does_not_exist())
-                tx.save(_event(order, actor, "created", created, to_status=order.status))
+                created_event = _event(order, actor, "created", created, to_status=order.status)
+                tx.save(created_event)
                 _write_entries(tx, None, order)
                 for item, actions in stat_updates(None, order, created):
                     tx.update(item, actions=actions)
@@ -416,11 +452,29 @@ def create_order(
                 continue
             raise
         order.version = 1
+        _tell_customer(company, order, created_event)
         return order
     raise Conflict("order.busy")
 
 
-def _save_change(before: Order, after: Order, event: OrderEvent, *, expected_version: int) -> None:
+def _tell_customer(company: Company | None, order: Order, event: OrderEvent) -> None:
+    """E-mail the customer about a saved change; never raises (the change is committed)."""
+    from chalicelib.services import customers  # late import: customers builds on this module
+
+    customers.order_changed(company, order, event)
+
+
+def _save_change(
+    before: Order,
+    after: Order,
+    event: OrderEvent,
+    *,
+    expected_version: int,
+    also: Iterable[Item] = (),
+    updates: Iterable[tuple[Item, list]] = (),
+    checks: Iterable[tuple[Item, Any, AppError]] = (),
+) -> None:
+    checks = list(checks)
     after.updated_at = event.at
     after.updated_by_name = event.actor_name
     after.version = expected_version
@@ -432,7 +486,16 @@ def _save_change(before: Order, after: Order, event: OrderEvent, *, expected_ver
             _write_entries(tx, before, after)
             for item, actions in stat_updates(before, after, event.at):
                 tx.update(item, actions=actions)
+            for item in also:
+                tx.save(item)
+            for item, actions in updates:
+                tx.update(item, actions=actions)
+            for item, condition, _problem in checks:
+                tx.condition_check(type(item), item.pk, item.sk, condition=condition)
     except TransactWriteError as error:
+        for item, _condition, problem in checks:
+            if (item.pk, item.sk) in failed_keys(error, tx):
+                raise problem from error
         if (after.pk, after.sk) in failed_keys(error, tx) or conflicted(error):
             current = Order.get(*Order.key(after.order_id), consistent_read=True)
             raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
@@ -449,6 +512,7 @@ def edit_order(
 ) -> Order:
     """Save the edit form; a stale version is refused with who changed it and when."""
     order = order_view(company.company_id, order_id).order
+    require_owner(order, company.company_id)
     try:
         expected = int(form.get("version", ""))
     except ValueError:
@@ -484,6 +548,7 @@ def change_status(
 ) -> tuple[Order, OrderEvent]:
     """Move the order through the workflow; invalid moves are refused with a reason."""
     order = order_view(company_id, order_id).order
+    actor, checks = _partner_guard(order, company_id, actor, action)
     if version is not None and order.version != version:
         raise EditConflict(who=order.updated_by_name, when=order.updated_at)
     note = " ".join(note.split())[:1000]
@@ -502,13 +567,65 @@ def change_status(
         to_status=target,
         note=note or None,
     )
-    _save_change(before, order, event, expected_version=int(order.version or 0))
+    _save_change(before, order, event, expected_version=int(order.version or 0), checks=checks)
+    _tell_customer(None, order, event)
     return order, event
+
+
+def require_owner(order: Order, company_id: str) -> None:
+    if order.company_id != company_id:
+        raise OwnerOnly(owner=order.owner_name or "")
+
+
+def _partner_guard(
+    order: Order, company_id: str, actor: Actor, action: str
+) -> tuple[Actor, list[tuple[Item, Any, AppError]]]:
+    """Writes by the partner executing a shared order follow the partnership's rules.
+
+    Returns the actor as the history shows it (kind "partner") and the
+    condition checks the write's transaction must carry; raises when the
+    partner may not act (link suspended or deleted, quote not approved...).
+    """
+    if company_id == order.company_id:
+        return actor, []
+    from chalicelib.services import partners  # late import: partners builds on this module
+
+    return partners.executor_guard(order, company_id, actor, action)
+
+
+def rate(
+    order: Order, actor: Actor, stars: int, comment: str, previous: OrderRating | None
+) -> OrderEvent:
+    """Set or change the customer's rating in one transaction: the order and its list
+    entries (``RATING#<n>``), the ``RATING`` item and the ``STAT#RATING`` average counters.
+    The order's version guards against a concurrent change (EditConflict)."""
+    at = now()
+    before = _snapshot(order)
+    order.rating = stars
+    rating = OrderRating(
+        *OrderRating.key(order.order_id),
+        stars=stars,
+        comment=comment,
+        first_rated_at=previous.first_rated_at if previous else at,
+        updated_at=at,
+    )
+    note = f"{stars}/5" + (f" · {comment}" if comment else "")
+    event = _event(order, actor, "rated", at, note=note[:1000])
+    old = int(previous.stars) if previous else None
+    _save_change(
+        before,
+        order,
+        event,
+        expected_version=int(order.version or 0),
+        also=[rating],
+        updates=rating_updates(order.company_id, old, stars),
+    )
+    return event
 
 
 def record_event(order_id: str, actor: Actor, kind: str, note: str) -> OrderEvent:
     """A history line without changing the order (e-mail sent or failed, link revoked…)."""
-    order = Order(*Order.key(order_id))
+    order = Order(*Order.key(order_id), order_id=order_id)  # _event keys on order_id
     event = _event(order, actor, kind, now(), note=note[:1000])
     event.save()
     return event
@@ -516,7 +633,8 @@ def record_event(order_id: str, actor: Actor, kind: str, note: str) -> OrderEven
 
 def post_message(company_id: str, order_id: str, actor: Actor, text: str) -> OrderMessage:
     """Append to the order's one chat thread; never overwrites (unique sort key)."""
-    order_view(company_id, order_id)  # access check
+    order = order_view(company_id, order_id).order  # access check
+    actor, _checks = _partner_guard(order, company_id, actor, "message")
     return append_message(order_id, actor, text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.services import accounts, sessions
+from chalicelib.services import accounts, partners, sessions
 from chalicelib.web import http
 from chalicelib.web.context import PUBLIC, Ctx, route
 
@@ -17,7 +17,7 @@ def signup(ctx: Ctx) -> Response:
     if ctx.principal is not None:
         return http.redirect("/")
     if ctx.method == "GET":
-        return ctx.render("pages/signup.html", values=ctx.query, errors={})
+        return ctx.render("pages/signup.html", values=_invited(ctx, dict(ctx.query)), errors={})
     try:
         account = accounts.sign_up(ctx.form, ctx.locale)
     except ValidationFailed as problem:
@@ -29,7 +29,25 @@ def signup(ctx: Ctx) -> Response:
         ctx.flash("signup.welcome", "success", email=account.company.email)
     except AppError as problem:
         ctx.flash(problem.key, "error")
+    if ctx.form.get("invite"):
+        # Invited by a partner: its proposal now waits for this company's acceptance.
+        try:
+            link = partners.join_by_invitation(ctx.form["invite"], account.company)
+            ctx.flash("partners.joined", "success", partner=link.partner_name)
+        except AppError as problem:
+            ctx.flash(problem.key, "error")
     return http.redirect("/verify-email")
+
+
+def _invited(ctx: Ctx, values: dict[str, str]) -> dict[str, str]:
+    """A partner's invitation link pre-fills the company's name and e-mail."""
+    if not values.get("invite"):
+        return values
+    try:
+        return {**values, **partners.invitation_prefill(values["invite"])}
+    except AppError as problem:
+        ctx.flash(problem.key, "error")
+        return {k: v for k, v in values.items() if k != "invite"}
 
 
 @route(bp, "/verify-email", methods=("GET", "POST"))

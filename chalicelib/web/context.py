@@ -20,7 +20,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
 from chalicelib.domain.tokens import new_token
 from chalicelib.i18n import negotiate, translate
-from chalicelib.services import sessions
+from chalicelib.services import activity, sessions
 from chalicelib.services.sessions import Principal
 from chalicelib.templating import render
 from chalicelib.web import http
@@ -151,6 +151,9 @@ class Ctx:
 
     # -- sessions ------------------------------------------------------
     def sign_in(self, token: str, user_id: str, company_id: str) -> None:
+        # Signing in is what keeps a company active (sessions last hours, not
+        # days), so the day is stamped here and pages never pay for it.
+        activity.record_sign_in(token, user_id, company_id)
         self.session_token = token
         self.out_cookies.append(
             http.cookie_header(SESSION_COOKIE, _session_cookie(token, user_id, company_id))

@@ -9,7 +9,14 @@ from chalice import Blueprint, Response
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.services import companies, custom_fields, notifications, orders
+from chalicelib.services import (
+    companies,
+    custom_fields,
+    customers,
+    notifications,
+    orders,
+    partners,
+)
 from chalicelib.services.orders import EditConflict, OrderFilters, QuotaExceeded
 from chalicelib.services.sessions import now
 from chalicelib.web import http
@@ -113,17 +120,25 @@ def new_order(ctx: Ctx) -> Response:
 
 
 @route(bp, "/orders/{order_id}")
-def order_detail(ctx: Ctx, order_id: str) -> Response:
+def order_detail(
+    ctx: Ctx, order_id: str, *, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    """The order page; forms posted elsewhere re-show it with their errors (and what was typed)."""
     assert ctx.principal is not None
     view = orders.order_view(ctx.principal.company_id, order_id)
+    # Sharing with a partner: what this company may do (an executor fewer actions).
+    panel = partners.order_panel(ctx.principal.company, view.order)
     return ctx.render(
         "pages/order_detail.html",
+        status=status,
         view=view,
         order=view.order,
-        actions=workflow.available_actions(view.order.status),
+        actions=panel.actions(workflow.available_actions(view.order.status)),
+        partner_panel=panel,
+        customer=customers.staff_panel(ctx.principal.company, view),
         colour=_colour(view.order),
-        errors={},
-        values={},
+        errors=errors or {},
+        values=ctx.form if errors else {},
     )
 
 
@@ -139,6 +154,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
     assert ctx.principal is not None
     company = ctx.principal.company
     view = orders.order_view(company.company_id, order_id)
+    orders.require_owner(view.order, company.company_id)  # a partner executes, never edits
     team = orders.team(company.company_id)
     if ctx.method == "GET":
         return ctx.render(
@@ -224,6 +240,8 @@ def change_status(ctx: Ctx, order_id: str) -> Response:
             action=ctx._(f"action.{action}") if action in workflow.ACTIONS else action,
             status=ctx._(f"status.{problem.params.get('status')}"),
         )
+    except partners.PartnerActionRefused as problem:
+        ctx.flash(problem.key, "error", **problem.params)
     return http.redirect(f"/orders/{order_id}")
 
 
@@ -236,21 +254,15 @@ def post_message(ctx: Ctx, order_id: str) -> Response:
             ctx.principal.company_id, order_id, _actor(ctx), ctx.form.get("text", "")
         )
     except ValidationFailed as problem:
-        view = orders.order_view(ctx.principal.company_id, order_id)
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
-        return ctx.render(
-            "pages/order_detail.html",
-            status=422,
-            view=view,
-            order=view.order,
-            actions=workflow.available_actions(view.order.status),
-            colour=_colour(view.order),
-            errors=errors,
-            values=ctx.form,
-        )
+        return order_detail(ctx, order_id, status=422, errors=errors)
+    except partners.PartnerActionRefused as problem:
+        ctx.flash(problem.key, "error", **problem.params)
+        return http.redirect(f"/orders/{order_id}#chat")
     view = orders.order_view(ctx.principal.company_id, order_id)
     watchers = {view.order.technician_id} - {ctx.principal.user_id, None}
-    if watchers:
+    # The technician is the owner's: a partner's message does not reach the owner's users here.
+    if watchers and view.order.company_id == ctx.principal.company_id:
         notifications.notify(
             ctx.principal.company_id,
             watchers,

@@ -18,8 +18,13 @@ def home(ctx: Ctx) -> Response:
     if ctx.principal is None:
         return ctx.render("pages/landing.html", quota=get_settings().free_plan_monthly_orders)
     from chalicelib.services.companies import missing_profile_fields
+    from chalicelib.services.dashboard import build_dashboard
 
-    return ctx.render("pages/home.html", missing=missing_profile_fields(ctx.principal.company))
+    return ctx.render(
+        "pages/home.html",
+        missing=missing_profile_fields(ctx.principal.company),
+        dashboard=build_dashboard(ctx.principal.company_id, ctx.locale),
+    )
 
 
 # Every settings page, in the order the hub lists them: (path, title key, lead key).
@@ -28,6 +33,8 @@ SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
     ("/settings/company/logo", "settings.logo", "settings.logo_lead"),
     ("/settings/users", "nav.users", "settings.users_lead"),
     ("/settings/fields", "nav.fields", "settings.fields_lead"),
+    ("/settings/follow-snippet", "nav.follow_snippet", "settings.follow_lead"),
+    ("/settings/intake", "intake.settings.title", "intake.settings.hub_lead"),
 ]
 
 

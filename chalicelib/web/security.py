@@ -30,7 +30,10 @@ def security_headers(event: Request, get_response: Callable[[Request], Response]
     headers.setdefault("Content-Security-Policy", CSP.format(ancestors=DEFAULT_ANCESTORS))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+        # Only where framing is refused: a route that allows it (an embeddable
+        # form) must not be blocked by a legacy header older browsers obey.
+        headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response

@@ -29,8 +29,8 @@ def test_phone_menu_opens_and_language_switches(phone_page):
     toggle.click()
     assert phone_page.locator("#site-nav").is_visible()
     screenshot(phone_page, "landing-phone-menu")
-    phone_page.select_option("#lang-select", "pt-BR")
-    phone_page.wait_for_url("**/")
+    with phone_page.expect_navigation():
+        phone_page.select_option("#lang-select", "pt-BR")
     assert "Gerencie suas ordens" in phone_page.get_by_role("heading", level=1).inner_text()
 
 

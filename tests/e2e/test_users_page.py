@@ -47,7 +47,8 @@ def _console_errors(tab) -> list[str]:
 def test_admin_invites_someone_and_sees_the_pending_invitation(page):
     errors = _console_errors(page)
     owner = _sign_up(page, "Oficina Azul Assistência Técnica")
-    page.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Settings").click()
+    page.locator("#settings-links").get_by_role("link", name="Users").click()
     page.wait_for_url("**/settings/users")
     assert page.get_by_role("heading", level=1).inner_text() == "Users"
     assert owner in page.locator("#users").inner_text()

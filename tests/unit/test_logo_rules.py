@@ -7,7 +7,7 @@ import io
 import pytest
 
 from chalicelib.domain.logos import LogoRejected, reencode_logo, sniff_format
-from tests.web.company_factories import image_bytes, jpeg_with_exif
+from tests.web.company_factories import image_bytes, jpeg_with_exif, png_bomb
 
 
 def test_magic_bytes_decide_the_format_not_the_name():
@@ -57,3 +57,10 @@ def test_refusals_name_a_catalogue_message(data, key):
     with pytest.raises(LogoRejected) as refused:
         reencode_logo(data)
     assert refused.value.key == key
+
+
+def test_too_many_pixels_is_refused_before_decoding():
+    for side in (6_000, 20_000):  # under and over Pillow's own bomb limit
+        with pytest.raises(LogoRejected) as refused:
+            reencode_logo(png_bomb(side))
+        assert refused.value.key == "profile.logo.too_many_pixels"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import secrets
+import struct
+import zlib
 
 from chalicelib.db.accounts import Company, Login, User
 from chalicelib.domain.passwords import hash_password
@@ -107,3 +109,18 @@ def upload_logo(tab: WebSession, data: bytes, filename: str = "logo.png", conten
         {"logo": (filename, content_type or "image/png", data)},
     )
     return tab.post_raw("/settings/company/logo", body, content_type_header)
+
+
+def png_bomb(side: int = 20_000) -> bytes:
+    """A valid 1-bit PNG of side x side black pixels, built row by row in little memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + side // 8)  # filter byte + packed bits
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks

@@ -147,6 +147,68 @@ def _field_state(world: World, field_id: str) -> object:
     return json.loads(json.dumps(found, default=str)) or None
 
 
+def _export_in_a(world: World) -> str:
+    _order_in_a(world)
+    world.a_admin.get("/orders?view=all")
+    answer = world.a_admin.post("/exports", {"view": "all"})
+    assert answer.status_code == 303, world.a_admin.text()
+    return answer.headers["Location"].rsplit("/", 1)[-1]
+
+
+def _export_state(world: World, export_id: str) -> object:
+    from chalicelib.db.exports import ExportJob
+
+    try:
+        return _stored(ExportJob.get(*ExportJob.key(world.a_company_id, export_id)))
+    except DoesNotExist:
+        return None
+
+
+def _partnership_in_a(world: World) -> str:
+    """An active partnership of A with a third company C; the id in the URL is C's."""
+    from tests.web.factories import sign_up
+
+    third = sign_up(world.client, company_name="Company C")
+    third_id = ids_of(third)[0]
+    world.a_admin.get(f"/partners/propose?to={third_id}")
+    answer = world.a_admin.post("/partners/propose", {"to": third_id, "relationship": "both"})
+    assert answer.status_code == 303, world.a_admin.text()
+    third.get(f"/partners/{world.a_company_id}")
+    assert third.post(f"/partners/{world.a_company_id}/accept", {"rev": "1"}).status_code == 303
+    return third_id
+
+
+def _partnership_state(world: World, partner_id: str) -> object:
+    from chalicelib.db.partners import Partnership
+
+    try:
+        mine = Partnership.get(*Partnership.key(world.a_company_id, partner_id))
+        theirs = Partnership.get(*Partnership.key(partner_id, world.a_company_id))
+    except DoesNotExist:
+        return None
+    return [_stored(mine), _stored(theirs)]
+
+
+def _partner_invite_in_a(world: World) -> str:
+    email = unique_email("isolated-partner")
+    world.a_admin.get("/partners")
+    answer = world.a_admin.post("/partners/invite", {"email": email, "relationship": "approve"})
+    assert answer.status_code == 303, world.a_admin.text()
+    token = link_in(last_mail_to(email), "/signup?invite=").split("invite=", 1)[1]
+    return token_hash(token)
+
+
+def _partner_invite_state(world: World, invite_id: str) -> object:
+    from chalicelib.db.partners import PartnerInvite
+
+    try:
+        listing = PartnerInvite.get(*PartnerInvite.listing_key(world.a_company_id, invite_id))
+        link = PartnerInvite.get(*PartnerInvite.link_key(invite_id))
+    except DoesNotExist:
+        return None
+    return [_stored(listing), _stored(link)]
+
+
 # Path parameter name -> how to make such a resource in company A.
 # Register every new parameter here (customers, partners, files...).
 RESOURCES: dict[str, Resource] = {
@@ -154,6 +216,9 @@ RESOURCES: dict[str, Resource] = {
     "invite_id": Resource(create=_invitation_in_a, state=_invitation_state),
     "order_id": Resource(create=_order_in_a, state=_order_state),
     "field_id": Resource(create=_field_in_a, state=_field_state),
+    "partner_id": Resource(create=_partnership_in_a, state=_partnership_state),
+    "partner_invite_id": Resource(create=_partner_invite_in_a, state=_partner_invite_state),
+    "export_id": Resource(create=_export_in_a, state=_export_state),
 }
 
 # Form fields that make a POST a real attempt to change A's resource (a
@@ -164,6 +229,11 @@ POST_FORMS: dict[str, dict[str, str]] = {
     "/orders/{order_id}/status": {"action": "cancel", "note": "company B", "version": "1"},
     "/orders/{order_id}/messages": {"text": "company B was here"},
     "/settings/fields/{field_id}": {"action": "require"},
+    "/partners/{partner_id}/accept": {"rev": "2"},
+    "/partners/{partner_id}/change": {"relationship": "approve", "rev": "2"},
+    "/orders/{order_id}/executor": {"action": "withdraw", "version": "1"},
+    "/orders/{order_id}/quote": {"quote_value": "10", "quote_text": "B", "version": "1"},
+    "/orders/{order_id}/quote/decision": {"decision": "approve", "version": "1"},
 }
 
 
@@ -271,3 +341,45 @@ def test_company_b_gets_404_for_every_resource_of_company_a(app, client):
     # A's own admin still reaches the same resources (the ids were real).
     world.a_admin.get("/settings/users")
     assert "Isolated Staff" in world.a_admin.text()
+
+
+def test_a_partner_reaches_exactly_the_orders_shared_with_it(app, client):
+    """Partners extend isolation, not weaken it: B executes A's shared order and nothing else."""
+    from tests.web.factories import sign_up
+
+    owner = sign_up(client, company_name="Company A Secrets")
+    partner = sign_up(client, company_name="Company B Partner")
+    owner_id, partner_id = ids_of(owner)[0], ids_of(partner)[0]
+    owner.get(f"/partners/propose?to={partner_id}")
+    owner.post("/partners/propose", {"to": partner_id, "relationship": "approve"})
+    partner.get(f"/partners/{owner_id}")
+    assert partner.post(f"/partners/{owner_id}/accept", {"rev": "1"}).status_code == 303
+    world = World(client=client, a_admin=owner, b_admin=partner)
+    shared = _order_in_a(world)
+    owner.get("/orders/new")
+    unshared_answer = owner.post("/orders/new", {**ORDER_FORM, "customer_name": "Private Person"})
+    unshared = unshared_answer.headers["Location"].rsplit("/", 1)[-1]
+    owner.get(f"/orders/{shared}")
+    from chalicelib.db.orders import Order
+
+    version = str(Order.get(*Order.key(shared), consistent_read=True).version)
+    shared_form = {"action": "assign", "partner_id": partner_id, "version": version}
+    assert owner.post(f"/orders/{shared}/executor", shared_form).status_code == 303
+    assert partner.get(f"/orders/{shared}").status_code == 200
+    partner.get("/orders?view=all")
+    assert "Isolated Customer" in partner.text() and "Private Person" not in partner.text()
+    before = _order_state(world, unshared)
+    b_csrf = partner.csrf()
+    leaks: list[str] = []
+    for route in [r for r in _id_routes(app) if r.params == ("order_id",)]:
+        url = _url(route, {"order_id": unshared})
+        if route.method == "GET":
+            answer = partner.get(url)
+        else:
+            answer = partner.post(url, POST_FORMS.get(route.path, {}), csrf=b_csrf)
+        if answer.status_code != 404 or "Private Person" in partner.text():
+            leaks.append(f"{route.method} {url} answered {answer.status_code}")
+    assert not leaks, "\n".join(leaks)
+    assert _order_state(world, unshared) == before
+    # Nor does the partnership open the partner's other pages to A's ids.
+    assert partner.get(f"/partners/{partner_id}").status_code == 404

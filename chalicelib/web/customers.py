@@ -1,0 +1,179 @@
+"""Customer pages (private link, chat, rating), the embeddable follow form, staff link actions."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
+from chalicelib.i18n import normalise
+from chalicelib.services import customers, orders
+from chalicelib.services.companies import public_company
+from chalicelib.web import http
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.security import CSP
+
+bp = Blueprint(__name__)
+
+CUSTOMER_PAGE = "pages/customer_order.html"
+FOLLOW_PAGE = "pages/follow.html"
+SNIPPET_PAGE = "pages/settings_follow.html"
+# The follow form is made to sit in an iframe on any company website.
+FOLLOW_HEADERS = {"Content-Security-Policy": CSP.format(ancestors="*")}
+PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow"}
+
+
+# -- the customer's private page ---------------------------------------------
+
+
+def _customer_page(ctx: Ctx, token: str, status: int = 200, **extra: object) -> Response:
+    view = customers.customer_page(token)
+    context = {"page": view, "token": token, "errors": {}, "values": {}, "problem": None}
+    context.update(extra)
+    response = ctx.render(CUSTOMER_PAGE, status=status, **context)
+    response.headers.update(PRIVATE_HEADERS)
+    return response
+
+
+@route(bp, "/o/{token}", auth=PUBLIC)
+def customer_order(ctx: Ctx, token: str) -> Response:
+    return _customer_page(ctx, token)
+
+
+@route(bp, "/o/{token}/messages", methods=("POST",), auth=PUBLIC)
+def customer_message(ctx: Ctx, token: str) -> Response:
+    try:
+        customers.customer_message(token, ctx.form.get("text", ""))
+    except ValidationFailed as problem:
+        errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
+        return _customer_page(ctx, token, 422, errors=errors, values=ctx.form)
+    ctx.flash("customer.message_sent", "success")
+    return http.redirect(f"/o/{token}#chat")
+
+
+@route(bp, "/o/{token}/rating", methods=("POST",), auth=PUBLIC)
+def customer_rating(ctx: Ctx, token: str) -> Response:
+    try:
+        customers.rate_order(token, ctx.form)
+    except ValidationFailed as problem:
+        errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
+        return _customer_page(ctx, token, 422, errors=errors, values=ctx.form)
+    except (customers.RatingNotYet, customers.RatingLocked) as problem:
+        return _customer_page(ctx, token, 409, values=ctx.form, problem=ctx._(problem.key))
+    ctx.flash("customer.rating.thanks", "success")
+    return http.redirect(f"/o/{token}#rating")
+
+
+# -- the embeddable "follow your order" form -----------------------------------
+
+
+def _follow(ctx: Ctx, slug: str) -> Response:
+    company = public_company(slug)
+    # The snippet names the company's language: a third-party iframe gets no cookies.
+    ctx.locale = normalise(ctx.query.get("lang")) or ctx.locale
+    look = customers.follow_look(company, ctx.locale)
+    state: dict[str, object] = {"errors": {}, "values": {}, "sent": False, "problem": None}
+    status = 200
+    if ctx.method == "POST":
+        try:
+            customers.request_link(company, ctx.form, ctx.client_ip, ctx.locale)
+            state["sent"] = True
+        except ValidationFailed as problem:
+            status = 422
+            state["errors"] = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
+            state["values"] = ctx.form
+        except TooManyRequests as problem:
+            status = 429
+            state["problem"] = ctx._(problem.key, **problem.params)
+            state["values"] = ctx.form
+    else:
+        state["values"] = {"number": ctx.query.get("number", "")[:12]}
+    response = ctx.render(FOLLOW_PAGE, status=status, company=company, look=look, **state)
+    response.headers.update(FOLLOW_HEADERS)
+    return response
+
+
+# Not CSRF-checked on purpose: the form lives in a third-party iframe, where a
+# SameSite cookie never arrives, and it carries no authority (it can only
+# e-mail an order's own customer). Rate limits and identical answers guard it.
+@route(bp, "/follow/{slug}", methods=("GET", "POST"), auth=PUBLIC, csrf=False)
+def follow(ctx: Ctx, slug: str) -> Response:
+    return _follow(ctx, slug)
+
+
+def _snippet_page(ctx: Ctx, status: int = 200, **context: object) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    look = customers.follow_look(company, company.locale)
+    default_button, default_intro = customers.default_texts(company.locale)
+    return ctx.render(
+        SNIPPET_PAGE,
+        status=status,
+        snippet=customers.snippet(company),
+        look=look,
+        preview_src=f"/follow/{company.slug}?lang={company.locale}",
+        accents=customers.ACCENTS,
+        default_button=default_button,
+        default_intro=default_intro,
+        **context,
+    )
+
+
+@route(bp, "/settings/follow-snippet", methods=("GET", "POST"), auth=ADMIN)
+def follow_settings(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    company = ctx.principal.company
+    if ctx.method == "POST":
+        try:
+            customers.save_follow_settings(company, ctx.form)
+        except ValidationFailed as problem:
+            errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
+            return _snippet_page(ctx, 422, values=ctx.form, errors=errors)
+        ctx.flash("follow.saved", "success")
+        return http.redirect("/settings/follow-snippet")
+    return _snippet_page(ctx, values=customers.follow_values(company), errors={})
+
+
+# -- staff: the customer's link on the order page --------------------------------
+
+
+def _actor(ctx: Ctx) -> orders.Actor:
+    assert ctx.principal is not None
+    return orders.Actor(
+        name=ctx.principal.user.name,
+        user_id=ctx.principal.user_id,
+        company_id=ctx.principal.company_id,
+    )
+
+
+@route(bp, "/orders/{order_id}/access/resend", methods=("POST",))
+def resend_access(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    try:
+        sent = customers.resend_link(ctx.principal.company, order_id)
+    except AppError as problem:
+        if problem.status == 404:
+            raise
+        ctx.flash(problem.key, "error", **problem.params)
+    else:
+        ctx.flash(
+            "customer.link_sent" if sent else "customer.link_mail_failed",
+            "success" if sent else "error",
+        )
+    return http.redirect(f"/orders/{order_id}#customer")
+
+
+@route(bp, "/orders/{order_id}/access/revoke", methods=("POST",))
+def revoke_access(ctx: Ctx, order_id: str) -> Response:
+    assert ctx.principal is not None
+    try:
+        revoked = customers.revoke_link(ctx.principal.company, order_id, _actor(ctx))
+    except AppError as problem:
+        if problem.status == 404:
+            raise
+        ctx.flash(problem.key, "error", **problem.params)
+    else:
+        ctx.flash(
+            "customer.link_revoked" if revoked else "customer.no_link",
+            "success" if revoked else "info",
+        )
+    return http.redirect(f"/orders/{order_id}#customer")

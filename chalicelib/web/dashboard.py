@@ -1,0 +1,41 @@
+"""Export pages: start an XLSX export of the filtered order list, follow it, download it.
+
+The dashboard itself is ``/`` (``web/pages.py`` calls ``services.dashboard``).
+"""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.services import export
+from chalicelib.services.orders import OrderFilters
+from chalicelib.web import http
+from chalicelib.web.context import Ctx, route
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/exports", methods=("POST",))
+def start_export(ctx: Ctx) -> Response:
+    assert ctx.principal is not None
+    job = export.request_export(
+        ctx.principal.company, ctx.principal.user_id, OrderFilters.from_query(ctx.form), ctx.locale
+    )
+    # Always to our own page, never straight to S3: the CSP's form-action 'self'
+    # also covers the redirects that follow a form post.
+    return http.redirect(f"/exports/{job.export_id}")
+
+
+@route(bp, "/exports/{export_id}")
+def export_status(ctx: Ctx, export_id: str) -> Response:
+    assert ctx.principal is not None
+    view = export.export_status(ctx.principal.company_id, export_id)
+    return ctx.render(
+        "pages/export_status.html",
+        job=view.job,
+        state=view.status,
+        download_url=view.download_url,
+        list_url=view.list_url,
+        minutes=export.URL_SECONDS // 60,
+        days=export.JOB_DAYS,
+    )

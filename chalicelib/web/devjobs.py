@@ -1,0 +1,35 @@
+"""Local scheduled-jobs page: run the nightly and daily jobs by hand and see their summary.
+
+`chalice local` runs no schedules. Like the outbox, the page exists only
+where OUTBOX_ENABLED is set (the local run and the tests, never prod);
+elsewhere it answers 404.
+"""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.services import jobs
+from chalicelib.web.context import PUBLIC, Ctx, route
+
+bp = Blueprint(__name__)
+PAGE = "pages/dev_jobs.html"
+
+
+def _require_enabled() -> None:
+    if not get_settings().outbox_enabled:
+        raise NotFound()
+
+
+@route(bp, "/dev/jobs", methods=("GET", "POST"), auth=PUBLIC)
+def dev_jobs(ctx: Ctx) -> Response:
+    _require_enabled()
+    if ctx.method == "GET":
+        return ctx.render(PAGE, summary=None, values={}, errors={}, cursors=jobs.cursors())
+    try:
+        summary = jobs.run_named(ctx.form.get("job", ""), ctx.form.get("as_of", ""))
+    except ValidationFailed as problem:
+        return ctx.form_error_page(PAGE, problem, summary=None, cursors=jobs.cursors())
+    return ctx.render(PAGE, summary=summary, values={}, errors={}, cursors=jobs.cursors())
