@@ -31,10 +31,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two workers (one per core), whole files per worker: each has its own moto
+# state, and browser tests their own `make run`.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
-	CHECKOS_SUITE=perf $(BIN)/python -m pytest tests/perf
+	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
 
 ## Export benchmark: 100,000 synthetic rows through the XLSX writer (not part of `make test`).
 .PHONY: bench

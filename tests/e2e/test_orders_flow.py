@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.flows import sign_up_in_browser
@@ -17,8 +18,9 @@ def test_order_lifecycle_in_the_browser(page, phone_page):
     page.goto("/settings/fields")
     page.fill("#f-label", "IMEI")
     page.check("input[name=required][value=yes]")
-    page.get_by_role("button", name="Add field").click()
-    assert "IMEI" in page.locator("#custom-field-list").inner_text()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add field").click()
+    expect(page.locator("#custom-field-list")).to_contain_text("IMEI")
 
     page.goto("/orders/new")
     page.fill("#f-customer_name", "Marta Gómez")
@@ -26,9 +28,10 @@ def test_order_lifecycle_in_the_browser(page, phone_page):
     page.fill("#f-service_type", "Screen replacement")
     page.fill("#f-brand", "Samsung")
     page.fill("#f-problem", "Cracked screen")
-    page.get_by_role("button", name="Register order").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Register order").click()
     imei = page.locator("#custom-fields input").first
-    assert page.locator("#custom-fields .error").inner_text() == "This field is required."
+    expect(page.locator("#custom-fields .error")).to_have_text("This field is required.")
     assert page.input_value("#f-customer_name") == "Marta Gómez"  # nothing typed is lost
     assert page.input_value("#f-problem") == "Cracked screen"
     screenshot(page, "order-form-error")
@@ -39,13 +42,14 @@ def test_order_lifecycle_in_the_browser(page, phone_page):
     order_url = page.url
 
     for button in ("Start work", "Complete", "Reopen (redo)", "Start work", "Complete"):
-        page.locator("[data-action]", has_text=button).first.click()
-        page.wait_for_load_state()
-    assert page.locator(".status").first.inner_text() == "Completed"
+        with page.expect_navigation():
+            page.locator("[data-action]", has_text=button).first.click()
+    expect(page.locator(".status").first).to_have_text("Completed")
 
     page.fill("#f-text", "Ready for pickup, see https://example.com/warranty")
-    page.get_by_role("button", name="Send").click()
-    assert page.locator("#chat-messages a[href='https://example.com/warranty']").count() == 1
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-messages a[href='https://example.com/warranty']")).to_have_count(1)
     history = page.locator("#history").inner_text()
     assert history.count("changed the status") == 5
     assert "from Completed to Registered" in history

@@ -54,9 +54,11 @@ def _profile_form(company: Company, **changes: str) -> dict[str, str]:
 
 
 def _entries_of(company_id: str, field: str, token: str) -> list[Item]:
+    """The company's index items for exactly this word (partitions hold every word
+    sharing its first letters, so the sort key must start with the whole word)."""
     return [
         e
-        for e in Item.query(DirectoryEntry.partition(field, token))
+        for e in Item.query(DirectoryEntry.partition(field, token), Item.sk.startswith(f"{token}#"))
         if isinstance(e, DirectoryEntry) and e.company_id == company_id
     ]
 

@@ -66,3 +66,21 @@ def test_pages_reference_no_external_asset(client):
     body = client.http.get("/").body.decode()
     for marker in ('src="http', 'href="http', "//cdn"):
         assert marker not in body
+
+
+def test_an_unexpected_error_is_a_translated_500_page_without_details(client, monkeypatch):
+    from chalicelib.services import orders
+    from tests.web.factories import sign_up
+
+    tab = sign_up(client, locale="es")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database exploded: secret detail")
+
+    monkeypatch.setattr(orders, "list_orders", broken)
+    response = tab.get("/orders")
+    assert response.status_code == 500
+    body = tab.text()
+    assert "Algo salió mal" in body
+    assert "secret detail" not in body and "Traceback" not in body
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
