@@ -2,7 +2,7 @@
 
 The rows are the ones the order list shows for the same filters (the same
 ``orders.list_orders`` dimension and conditions, paged with its cursor); whole
-orders come with BatchGetItem, 100 keys a request; never a Scan. openpyxl
+orders come with BatchGetItem, 100 keys a request, never a table-wide read. openpyxl
 writes in streaming mode to a temporary file that is then streamed to S3, so
 memory stays flat however many rows there are. Small exports are written in
 the request; larger ones run in the background (an asynchronous Lambda in

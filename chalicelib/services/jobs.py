@@ -1,4 +1,4 @@
-"""Scheduled jobs: nightly company inactivity and daily order aging, resumable, without Scan.
+"""Scheduled jobs: nightly company inactivity and daily order aging, resumable, by index only.
 
 Both jobs walk days, not items: a cursor item remembers the last day a job
 finished, and a run processes every day after it through ``today`` in order,
