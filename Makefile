@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint pytest infra-check chromium package clean
+.PHONY: run test lint pytest infra-check chromium package clean security load check-data screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,22 @@ pytest: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_export $(ROWS)
+
+## Security suites at full strength (every payload, more fuzz examples); their fast form runs in `make test`.
+security: $(STAMP)
+	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
+
+## Load test against the local stack on a loopback moto server, then the invariant checker.
+load: $(STAMP)
+	CHECKOS_SUITE=load $(BIN)/python -m pytest tests/load
+
+## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity.py).
+check-data: $(STAMP)
+	$(BIN)/python -m infra.check_data
+
+## Help-center screenshots, taken from the running app by the browser suite.
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/e2e/test_help.py -k screenshots
 
 ## Lambda bundle + CloudFormation (SAM) template in build/package.
 package: $(STAMP)

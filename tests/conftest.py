@@ -37,8 +37,9 @@ for leaked in ("AWS_ENDPOINT_URL", "DYNAMODB_HOST", "AWS_PROFILE"):
 # Budget tests seed thousands of items; moto deep-copies every table on each
 # transaction, so they get a process (and an in-memory table) of their own too.
 SUITE = os.environ.get("CHECKOS_SUITE", "main")
-CONCURRENCY_SUITE = SUITE == "concurrency"
-collect_ignore = [name for name in ("concurrency", "perf") if name != SUITE]
+# Suites whose clients talk to a real (loopback) moto server instead of in-process moto.
+CONCURRENCY_SUITE = SUITE in ("concurrency", "load")
+collect_ignore = [name for name in ("concurrency", "perf", "load") if name != SUITE]
 _SERVER = None
 if CONCURRENCY_SUITE:
     from infra.moto_server import SerialMotoServer
@@ -188,3 +189,23 @@ def budget() -> Budget:
 
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller names one figures file for the run; xdist workers inherit it."""
+    if not hasattr(config, "workerinput") and "CHECKOS_FIGURES" not in os.environ:
+        import tempfile
+
+        handle, path = tempfile.mkstemp(prefix="checkos-figures-", suffix=".txt")
+        os.close(handle)
+        os.environ["CHECKOS_FIGURES"] = path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    from tests.figures import collected
+
+    lines = collected()
+    if lines and not hasattr(config, "workerinput"):
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
