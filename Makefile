@@ -37,11 +37,12 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
+	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_SECONDS=5 $(BIN)/python -m pytest tests/load
 
-## Export benchmark: 100,000 synthetic rows through the XLSX writer (not part of `make test`).
+## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
 .PHONY: bench
 bench: $(STAMP)
-	$(BIN)/python -m tests.perf.bench_export $(ROWS)
+	$(BIN)/python -m tests.perf.bench
 
 ## Security suites at full strength (every payload, more fuzz examples); their fast form runs in `make test`.
 security: $(STAMP)
@@ -53,7 +54,7 @@ load: $(STAMP)
 
 ## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity.py).
 check-data: $(STAMP)
-	$(BIN)/python -m infra.check_data
+	$(BIN)/python -m infra.check_data --port $(PORT)
 
 ## Help-center screenshots, taken from the running app by the browser suite.
 screenshots: $(STAMP) chromium

@@ -3,13 +3,15 @@
 from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
-from chalicelib.services import jobs
+from chalicelib.lazy import lazy_module
 from chalicelib.web import (
     accounts,
     company,
     customers,
     dashboard,
+    data_rights,
     devjobs,
+    help,
     intake,
     orders,
     outbox,
@@ -18,6 +20,9 @@ from chalicelib.web import (
     security,
     users,
 )
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+jobs = lazy_module("chalicelib.services.jobs")
 
 app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
@@ -34,6 +39,8 @@ app.register_blueprint(customers.bp)
 app.register_blueprint(devjobs.bp)
 app.register_blueprint(partners.bp)
 app.register_blueprint(intake.bp)
+app.register_blueprint(help.bp)
+app.register_blueprint(data_rights.bp)
 app.register_blueprint(pages.bp)  # last: its /{proxy+} answers the 404 page
 
 
@@ -55,3 +62,23 @@ def nightly_inactivity(event: CloudWatchEvent) -> dict:
 def daily_aging(event: CloudWatchEvent) -> dict:
     """06:00 UTC: "needs attention" notifications for aging open orders (services/jobs.py)."""
     return jobs.run_aging(jobs.today()).as_dict()
+
+
+@app.lambda_function(name="data_rights")
+def data_rights_job(event: dict, context: object) -> dict:
+    """Data archives and company deletions, run in the background (services/takeout, erasure)."""
+    if event.get("job") == "archive":
+        from chalicelib.services.takeout import handle_event as archive
+
+        return archive(event)
+    from chalicelib.services.erasure import handle_event as erase
+
+    return erase(event, context)
+
+
+@app.schedule(Cron("0/15", "*", "*", "*", "?", "*"), name="erasure_sweep")
+def erasure_sweep(event: CloudWatchEvent) -> dict:
+    """Every 15 minutes: resume deletions a crash or a timeout cut short (services/erasure.py)."""
+    from chalicelib.services.erasure import sweep
+
+    return sweep()

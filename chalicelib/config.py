@@ -28,6 +28,8 @@ class Settings:
     inactivity_days: int = 180
     # The nightly job warns a company this many days before it goes inactive.
     inactivity_warning_days: int = 14
+    # Footer link to the users' community (forum, group); hidden when empty.
+    community_url: str = ""
 
     @property
     def secret_key(self) -> str:
@@ -69,4 +71,11 @@ def get_settings() -> Settings:
         secure_cookies=_flag("SECURE_COOKIES", stage not in ("local", "test")),
         free_plan_monthly_orders=int(os.environ.get("FREE_PLAN_MONTHLY_ORDERS", "100")),
         inactivity_days=int(os.environ.get("INACTIVITY_DAYS", "180")),
+        community_url=_web_address(os.environ.get("COMMUNITY_URL", "")),
     )
+
+
+def _web_address(value: str) -> str:
+    # Only an http(s) address becomes a link; anything else (a typo, javascript:) is ignored.
+    value = value.strip()
+    return value if value.startswith(("https://", "http://")) else ""

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from chalicelib.db.accounts import Company, User
-from chalicelib.services import accounts, orders
+from chalicelib.db.accounts import Company, Login, User
+from chalicelib.db.base import transaction
+from chalicelib.domain.passwords import hash_password
+from chalicelib.services import accounts, directory, orders
 
 DEMO_EMAIL = "demo@checkos.example"
 DEMO_PASSWORD = "demo password 123"  # noqa: S105 - a public demo account on a local run
@@ -75,6 +77,17 @@ def seed_demo(seed: int = 11) -> str:
         created_at=datetime.now(UTC),
     )
     technician.save()
+    # Every user signs in through a Login item (the invariant checker insists).
+    Login(
+        *Login.key(technician.email),
+        user_id="demo-tech",
+        company_id=company.company_id,
+        password_hash=hash_password(DEMO_PASSWORD),
+    ).save()
+    # The directory cards carry a copy of the city set above.
+    company.refresh()
+    with transaction() as tx:
+        directory.write_changes(tx, None, company)
     team = {account.user.user_id: account.user.name, "demo-tech": technician.name}
     boss = orders.Actor(name=account.user.name, user_id=account.user.user_id)
     tech = orders.Actor(name=technician.name, user_id="demo-tech")

@@ -26,6 +26,13 @@ LOCAL_ENV = {
 }
 
 
+def stack_file(port: int) -> Path:
+    """Where a running `make run` on ``port`` leaves its moto endpoint (`make check-data`)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"checkos-local-{port}.json"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
 
         print(seed_demo(), flush=True)
     server = create_local_server(app, Config.create(chalice_stage="dev"), args.host, args.port)
+    # moto listens on a random port: tell `make check-data` where this run's table is.
+    stack = stack_file(args.port)
+    stack.write_text(f'{{"endpoint": "{endpoint}", "table": "{LOCAL_ENV["TABLE_NAME"]}"}}\n')
     print(f"CheckOS is running at http://{args.host}:{args.port}  (Ctrl+C stops it;", flush=True)
     print("data lives in memory and is gone when it stops)", flush=True)
     try:
@@ -77,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stack.unlink(missing_ok=True)
         moto.stop()
 
 

@@ -8,7 +8,6 @@ when the first session is created.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -48,7 +47,6 @@ if CONCURRENCY_SUITE:
     _SERVER.start()
     os.environ["AWS_ENDPOINT_URL"] = os.environ["DYNAMODB_HOST"] = _SERVER.endpoint
 
-import botocore.handlers  # noqa: E402
 import pytest  # noqa: E402
 
 from infra import moto_patches  # noqa: E402
@@ -56,47 +54,7 @@ from infra import moto_patches  # noqa: E402
 moto_patches.apply()
 
 
-@dataclass
-class AwsCall:
-    service: str
-    operation: str
-    params: dict
-    scanned: int | None = None  # items a Query read (ScannedCount), filled after the call
-
-
-@dataclass
-class AwsCallLog:
-    """Every AWS API call the process makes, recorded by a botocore event hook."""
-
-    calls: list[AwsCall] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, model, params, **_: object) -> None:
-        call = AwsCall(model.service_model.service_name, model.name, dict(params))
-        with self.lock:
-            self.calls.append(call)
-
-    def record_result(self, model, parsed, **_: object) -> None:
-        if model.service_model.service_name != "dynamodb" or not isinstance(parsed, dict):
-            return
-        with self.lock:
-            for call in reversed(self.calls):
-                if call.operation == model.name and call.scanned is None:
-                    call.scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0)
-                    break
-
-    def mark(self) -> int:
-        return len(self.calls)
-
-    def since(self, mark: int) -> list[AwsCall]:
-        return self.calls[mark:]
-
-
-CALLS = AwsCallLog()
-# Registered like moto's own hook: every botocore session (boto3's and
-# PynamoDB's) created from now on calls it before each request.
-botocore.handlers.BUILTIN_HANDLERS.append(("before-call", CALLS.record))
-botocore.handlers.BUILTIN_HANDLERS.append(("after-call", CALLS.record_result))
+from tests.awscalls import CALLS, AwsCall  # noqa: E402
 
 
 def _scans(calls: list[AwsCall]) -> list[AwsCall]:

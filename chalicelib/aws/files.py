@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import quote
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
@@ -50,8 +47,11 @@ def delete(key: str) -> None:
 
 def put_file(key: str, body: BinaryIO, content_type: str) -> None:
     """Stream a file to the bucket (multipart above 8 MB): memory stays flat with its size."""
-    client("s3").upload_fileobj(
-        body, get_settings().bucket_name, key, ExtraArgs={"ContentType": content_type}
+    # boto3's managed transfer, imported here only (background exports): see aws/clients.py.
+    from boto3.s3.inject import upload_fileobj
+
+    upload_fileobj(
+        client("s3"), body, get_settings().bucket_name, key, ExtraArgs={"ContentType": content_type}
     )
 
 
@@ -59,7 +59,8 @@ def presigned_get(key: str, seconds: int, filename: str) -> str:
     """A short-lived download link to a private object, saved by the browser as ``filename``."""
     ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "") or "download"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    return _link_signer().generate_presigned_url(
+    # SigV4 links carry X-Amz-Expires (the legacy default does not, and newer regions refuse it).
+    return client("s3", "s3v4").generate_presigned_url(
         "get_object",
         Params={
             "Bucket": get_settings().bucket_name,
@@ -67,12 +68,4 @@ def presigned_get(key: str, seconds: int, filename: str) -> str:
             "ResponseContentDisposition": disposition,
         },
         ExpiresIn=seconds,
-    )
-
-
-@lru_cache(maxsize=1)
-def _link_signer() -> Any:
-    # SigV4 links carry X-Amz-Expires (the legacy default does not, and newer regions refuse it).
-    return boto3.session.Session().client(
-        "s3", region_name=get_settings().region, config=Config(signature_version="s3v4")
     )

@@ -13,7 +13,7 @@ from chalicelib.aws.clients import client
 from chalicelib.config import get_settings
 
 MAX_SUBJECT = 150
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # with Unicode line breaks
 
 
 class MailNotSent(Exception):
@@ -31,8 +31,13 @@ class Mail:
 
 
 def header_text(value: str, limit: int = MAX_SUBJECT) -> str:
-    """One line of header text: control characters (CR/LF) folded to spaces, capped."""
-    flat = _CONTROL.sub(" ", value).strip()
+    """One line of header text: control characters (CR/LF) folded to spaces, capped.
+
+    "=?" is split by a word joiner (invisible): the email package decodes RFC 2047
+    encoded words in header values it is given, so a name such as
+    "=?utf-8?q?x=0D=0ABcc:_y?=" would otherwise come out as a raw CR LF and a new header.
+    """
+    flat = _CONTROL.sub(" ", value).strip().replace("=?", "=\u2060?")
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

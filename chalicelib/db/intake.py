@@ -60,6 +60,12 @@ class IntakeRequest(Item, discriminator="IntakeRequest"):
     def key(cls, intake_id: str) -> tuple[str, str]:
         return f"INTAKE#{intake_id}", cls.SK
 
+    @classmethod
+    def company_index(cls, company_id: str, email: str, kind: str) -> dict[str, str]:
+        """gsi1 keys listing a company's requests (``REQ#``) and locks (``LOCK#``) for the
+        invariant checker: ``CO#<company>#INTAKE`` / ``<kind>#<email>``."""
+        return {"gsi1pk": f"CO#{company_id}#INTAKE", "gsi1sk": f"{kind}#{email}"}
+
     @property
     def value_map(self) -> dict[str, str]:
         return _plain(self.values)

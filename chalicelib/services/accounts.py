@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
@@ -15,6 +16,7 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
 from chalicelib.db.base import Item, conflicted, failed_keys, transaction
+from chalicelib.db.customers import RateWindow
 from chalicelib.domain.errors import (
     AppError,
     Conflict,
@@ -38,6 +40,14 @@ ACCOUNT_FAILURES, IP_FAILURES = 5, 20
 FIRST_LOCK_SECONDS, MAX_LOCK_SECONDS = 60, 3600
 THROTTLE_MEMORY = timedelta(hours=24)
 ROLES = ("admin", "staff")
+# Anonymous visitors make these pages e-mail an address they typed: fixed
+# windows per IP (and per address for resets, counted whether or not it has
+# an account, so a refusal tells nothing about it). Loopback is not counted
+# per IP: the local run's gateway (`chalice local`) reports 127.0.0.1 for
+# every visitor; API Gateway reports the real address.
+MAIL_WINDOW = timedelta(hours=1)
+SIGNUP_LIMIT_IP = 10
+RESET_LIMIT_IP, RESET_LIMIT_EMAIL = 10, 3
 
 
 class InvalidCredentials(AppError):
@@ -81,9 +91,33 @@ def check_signup(form: Mapping[str, str]) -> dict[str, str]:
     return check.done()
 
 
-def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
+def _counted_ip(ip: str | None) -> bool:
+    if ip is None:
+        return False
+    try:
+        return not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return True  # "unknown" and the like still count, as one visitor
+
+
+def count_mail_request(scope: str, value: str, limit: int) -> None:
+    """One UpdateItem ADD in the current window; beyond ``limit`` refuses (TooManyRequests)."""
+    at = now()
+    size = int(MAIL_WINDOW.total_seconds())
+    begins = datetime.fromtimestamp(int(at.timestamp()) // size * size, UTC)
+    counter = RateWindow(*RateWindow.key(scope, value, begins.strftime("%Y%m%dT%H%M")))
+    ends = begins + MAIL_WINDOW
+    counter.upsert([RateWindow.hits.add(1), RateWindow.expires_at.set(ends + timedelta(hours=1))])
+    if int(counter.hits) > limit:
+        minutes = max(1, int((ends - at).total_seconds() + 59) // 60)
+        raise TooManyRequests("limits.mail_too_many", minutes=minutes)
+
+
+def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewAccount:
     """Create company, first admin, login and unique slug in one transaction."""
     data = check_signup(form)
+    if _counted_ip(ip):
+        count_mail_request("signup-ip", str(ip), SIGNUP_LIMIT_IP)
     email = data["email"]
     created = now()
     company_id, user_id = new_id(), new_id()
@@ -105,6 +139,9 @@ def sign_up(form: Mapping[str, str], locale: str) -> NewAccount:
             created_at=created,
             # Active from day one: the inactivity job's index starts here.
             **activity.index_fields(company_id, created.date()),
+            # Listed in the company registry (gsi2) for maintenance tools.
+            gsi2pk=Company.registry_partition(company_id),
+            gsi2sk=company_id,
         )
         user = User(
             *User.key(company_id, user_id),
@@ -288,9 +325,12 @@ def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
 # -- password reset -------------------------------------------------------
 
 
-def request_password_reset(email: str, locale: str) -> None:
+def request_password_reset(email: str, locale: str, ip: str | None = None) -> None:
     """E-mail a single-use reset link if the account exists; silent otherwise."""
     email = email.strip().lower()
+    if _counted_ip(ip):
+        count_mail_request("reset-ip", str(ip), RESET_LIMIT_IP)
+    count_mail_request("reset-email", email, RESET_LIMIT_EMAIL)
     try:
         login = Login.get(*Login.key(email))
     except DoesNotExist:

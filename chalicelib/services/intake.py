@@ -418,6 +418,7 @@ def _store_pending(
             status=PENDING,
             created_at=created,
             expires_at=expires,
+            **IntakeRequest.company_index(company.company_id, email, "REQ"),
         )
         lock = PendingLock(
             *PendingLock.key(company.company_id, email),
@@ -425,6 +426,7 @@ def _store_pending(
             created_at=created,
             sent_at=created,
             expires_at=expires,
+            **IntakeRequest.company_index(company.company_id, email, "LOCK"),
         )
         tx = transaction()
         try:

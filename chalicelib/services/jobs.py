@@ -219,7 +219,9 @@ def _warn(company: Company, day: str, today: date, summary: JobSummary) -> str:
     )
     try:
         activity.update_unversioned(company.company_id, actions, claimed)
-    except UpdateError:
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise  # throttled, not refused: the run fails before its cursor and is re-run
         summary.add("skipped")  # a user signed in meanwhile, or another run claimed it
         return "skipped"
     deadline = date.fromisoformat(clock) + timedelta(days=idle)

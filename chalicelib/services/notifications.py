@@ -11,11 +11,11 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db import keys
 from chalicelib.db.accounts import User
-from chalicelib.db.base import Item, query_page
+from chalicelib.db.base import Item, failed_keys, query_page, transaction
 from chalicelib.db.orders import Notification
 from chalicelib.domain.errors import NotFound
 from chalicelib.services.sessions import now
@@ -70,16 +70,25 @@ def notify(
             order_number=order_number,
             params=dict(params or {}),
         )
+        user = User(*User.key(company_id, user_id))
+        tx = transaction()
         try:
-            note.save(condition=Notification.pk.does_not_exist())
-        except PutError:
-            continue  # already notified under this dedupe key
-        try:
-            User(*User.key(company_id, user_id)).update(
-                actions=[User.unread.add(1)], condition=User.pk.exists()
-            )
-        except UpdateError:
-            log.info("notification for a removed user", extra={"user": user_id})
+            # One transaction: the unread count never disagrees with the notes (a crash
+            # or a throttle between two writes used to leave the bell miscounting).
+            with tx:
+                tx.save(note, condition=Notification.pk.does_not_exist())
+                tx.update(user, actions=[User.unread.add(1)], condition=User.pk.exists())
+        except TransactWriteError as error:
+            failed = failed_keys(error, tx)
+            if (note.pk, note.sk) in failed:
+                continue  # already notified under this dedupe key
+            if (user.pk, user.sk) in failed:
+                log.info("notification for a removed user", extra={"user": user_id})
+                continue
+            if dedupe_key:
+                raise  # re-run safe (scheduled jobs): the caller's retry creates it once
+            log.warning("notification not saved", extra={"user": user_id, "kind": kind})
+            continue
         created += 1
     return created
 

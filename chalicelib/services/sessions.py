@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, Session, User
 from chalicelib.db.base import Item
+from chalicelib.db.data_rights import DELETING
 from chalicelib.domain.tokens import new_token, token_hash
 
 
@@ -62,8 +63,8 @@ def authenticate(token: str, user_id: str, company_id: str) -> Principal | None:
     session, user, company = (found.get(key) for key in wanted)
     if not isinstance(session, Session) or not isinstance(user, User):
         return None
-    if not isinstance(company, Company):
-        return None
+    if not isinstance(company, Company) or company.status == DELETING:
+        return None  # a company being deleted refuses every session at once
     if session.user_id != user_id or session.company_id != company_id:
         return None
     if session.expires_at is not None and session.expires_at <= now():

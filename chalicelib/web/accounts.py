@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.services import accounts, partners, sessions
+from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
+from chalicelib.lazy import lazy_module
+from chalicelib.services import sessions
 from chalicelib.web import http
 from chalicelib.web.context import PUBLIC, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+accounts = lazy_module("chalicelib.services.accounts")
+partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 
@@ -19,9 +24,12 @@ def signup(ctx: Ctx) -> Response:
     if ctx.method == "GET":
         return ctx.render("pages/signup.html", values=_invited(ctx, dict(ctx.query)), errors={})
     try:
-        account = accounts.sign_up(ctx.form, ctx.locale)
+        account = accounts.sign_up(ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
         return ctx.form_error_page("pages/signup.html", problem)
+    except TooManyRequests as problem:  # the message above the form, everything typed kept
+        ctx.flash(problem.key, "error", **problem.params)
+        return ctx.render("pages/signup.html", status=429, values=ctx.form, errors={})
     token = sessions.start_session(account.user.user_id, account.company.company_id)
     ctx.sign_in(token, account.user.user_id, account.company.company_id)
     try:
@@ -120,7 +128,11 @@ def logout(ctx: Ctx) -> Response:
 def forgot_password(ctx: Ctx) -> Response:
     if ctx.method == "GET":
         return ctx.render("pages/forgot.html", values={}, errors={}, sent=False)
-    accounts.request_password_reset(ctx.form.get("email", ""), ctx.locale)
+    try:
+        accounts.request_password_reset(ctx.form.get("email", ""), ctx.locale, ip=ctx.client_ip)
+    except TooManyRequests as problem:
+        ctx.flash(problem.key, "error", **problem.params)
+        return ctx.render("pages/forgot.html", status=429, values=ctx.form, errors={}, sent=False)
     # The same answer whether or not the account exists.
     return ctx.render("pages/forgot.html", values={}, errors={}, sent=True)
 

@@ -7,10 +7,14 @@ from chalice import Blueprint, Response
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, ValidationFailed
 from chalicelib.domain.logos import MAX_UPLOAD_BYTES
-from chalicelib.services import companies, logos
-from chalicelib.services.companies import ProfileChanged
+from chalicelib.i18n import negotiate, translate
+from chalicelib.lazy import lazy_module
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, AWS_UNAVAILABLE, PUBLIC, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+companies = lazy_module("chalicelib.services.companies")
+logos = lazy_module("chalicelib.services.logos")
 
 bp = Blueprint(__name__)
 
@@ -34,7 +38,7 @@ def company_settings(ctx: Ctx) -> Response:
         saved = companies.update_profile(company, ctx.form, ctx.locale)
     except ValidationFailed as problem:
         return ctx.form_error_page(SETTINGS_PAGE, problem, conflict=False)
-    except ProfileChanged:
+    except companies.ProfileChanged:
         # Nothing was saved; keep what was typed (and the old version, so a second
         # click cannot overwrite the other person's change either).
         return ctx.render(SETTINGS_PAGE, status=409, values=ctx.form, errors={}, conflict=True)
@@ -85,7 +89,21 @@ def public_company(ctx: Ctx, slug: str) -> Response:
 @bp.route("/logo/{company_id}/{name}", methods=["GET"])
 def logo_file(company_id: str, name: str) -> Response:
     """Logo bytes from S3. No session and no DynamoDB read: the name is content-addressed."""
-    found = logos.read_logo(company_id, name)
+    try:
+        found = logos.read_logo(company_id, name)
+    except AWS_UNAVAILABLE:  # S3 failed or throttled: a short, translated 503, never a 500
+        headers = bp.current_request.headers
+        chosen = http.parse_cookies(headers.get("cookie")).get("lang")
+        locale = negotiate(headers.get("accept-language"), chosen)
+        return Response(
+            body=translate(locale, "error.busy.body"),
+            status_code=503,
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                "Cache-Control": "no-store",
+                "Retry-After": "5",
+            },
+        )
     if found is None:
         return Response(
             body="Not found",

@@ -7,14 +7,17 @@ CSRF, flash messages, error pages and response cookies. Views stay a few lines.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
 from chalice.app import Request
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
@@ -56,6 +59,8 @@ class Ctx:
     _form: dict[str, str] | None = None
     _files: dict[str, Upload] | None = None
     _anon_id: str | None = None
+    # CORS headers a JSON API granted this caller; its busy (503) answer sends them too.
+    cors: dict[str, str] = field(default_factory=dict)
 
     # -- request data -------------------------------------------------
     @property
@@ -189,14 +194,29 @@ def _load_principal(ctx: Ctx) -> None:
         )
 
 
-def build_context(request: Request) -> Ctx:
+def build_context(request: Request, load_session: bool = True) -> Ctx:
     cookies = http.parse_cookies(request.headers.get("cookie"))
     locale = negotiate(request.headers.get("accept-language"), cookies.get(LANG_COOKIE))
     ctx = Ctx(request=request, cookies=cookies, locale=locale)
-    if SESSION_COOKIE in cookies:
+    if load_session and SESSION_COOKIE in cookies:
         _load_principal(ctx)
         if ctx.principal and LANG_COOKIE not in cookies and ctx.principal.user.locale:
             ctx.locale = ctx.principal.user.locale
+    return ctx
+
+
+def _unchecked_context(request: Request) -> Ctx:
+    """A context when the session store did not answer: no principal, same CSRF seed.
+
+    The session token comes from the signed cookie without a lookup, so the
+    busy page's resend form carries a CSRF token the next, normal request accepts.
+    """
+    cookies = http.parse_cookies(request.headers.get("cookie"))
+    locale = negotiate(request.headers.get("accept-language"), cookies.get(LANG_COOKIE))
+    ctx = Ctx(request=request, cookies=cookies, locale=locale)
+    data = http.unpack(cookies.get(SESSION_COOKIE), "session")
+    if isinstance(data, list) and len(data) == 4:
+        ctx.session_token = str(data[0])
     return ctx
 
 
@@ -209,6 +229,40 @@ def error_page(ctx: Ctx, status: int, message: str | None = None) -> Response:
         title=ctx._(f"error.{code}.title"),
         message=message or ctx._(f"error.{code}.body"),
     )
+
+
+# An AWS service throttled, failed or did not answer (after botocore's own retries):
+# the request did not complete, and trying again in a moment is what helps.
+AWS_UNAVAILABLE = (ClientError, BotoCoreError, PynamoDBException)
+
+
+def busy_page(ctx: Ctx) -> Response:
+    """503 with a translated message; a posted form comes back ready to send again."""
+    if ctx.path.startswith("/api/"):
+        body = json.dumps({"status": "unavailable", "message": ctx._("error.busy.body")})
+        headers = {"Content-Type": "application/json", "Retry-After": "5", **ctx.cors}
+        return Response(body=body, status_code=503, headers=headers)
+    kept: dict[str, str] = {}
+    upload = False
+    if ctx.method == "POST":
+        try:
+            upload = bool(ctx.files)
+            kept = {name: value for name, value in ctx.form.items() if name != "csrf_token"}
+        except Exception:  # an unreadable body: nothing to give back
+            kept = {}
+    # Passwords are never echoed into a page; the person types them again.
+    secret = {name for name in kept if "password" in name}
+    response = ctx.render(
+        "pages/busy.html",
+        status=503,
+        action=ctx.path,
+        kept={name: value for name, value in kept.items() if name not in secret},
+        resend=bool(kept) and not upload,
+        upload=upload,
+        without_password=bool(secret),
+    )
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def finish(ctx: Ctx, response: Response) -> Response:
@@ -236,14 +290,26 @@ def route(
     auth: str = STAFF,
     csrf: bool = True,
     content_types: list[str] | None = None,
+    session: bool = True,
 ) -> Callable[[ViewFunc], ViewFunc]:
-    """Register ``view(ctx, **path_params)`` on ``bp`` with the shared request handling."""
+    """Register ``view(ctx, **path_params)`` on ``bp`` with the shared request handling.
+
+    ``session=False`` (public pages only) never reads the session: the page costs
+    no DynamoDB request and is the same for every visitor, so it can be cached.
+    """
+    if not session and auth != PUBLIC:
+        raise ValueError("only public routes can skip the session")
 
     def decorate(view: ViewFunc) -> ViewFunc:
         @functools.wraps(view)
         def handler(**params: str) -> Response:
             started = time.perf_counter()
-            ctx = build_context(bp.current_request)
+            try:
+                ctx = build_context(bp.current_request, load_session=session)
+            except AWS_UNAVAILABLE:  # the session could not be read
+                log.exception("aws unavailable", extra={"path": bp.current_request.path})
+                ctx = _unchecked_context(bp.current_request)
+                return finish(ctx, busy_page(ctx))
             try:
                 if auth != PUBLIC and ctx.principal is None:
                     if ctx.method == "GET":
@@ -260,6 +326,9 @@ def route(
                 response = error_page(ctx, 400, ctx._(problem.key))
             except AppError as problem:
                 response = error_page(ctx, problem.status, ctx._(problem.key, **problem.params))
+            except AWS_UNAVAILABLE:
+                log.exception("aws unavailable", extra={"path": ctx.path})
+                response = busy_page(ctx)
             except Exception:
                 log.exception("unhandled error", extra={"path": ctx.path})
                 response = error_page(ctx, 500)
@@ -275,6 +344,8 @@ def route(
             return finish(ctx, response)
 
         handler.checkos_auth = auth  # type: ignore[attr-defined]
+        # Read by the CSRF suite, which fails on any CSRF-free route it was not told about.
+        handler.checkos_csrf = csrf  # type: ignore[attr-defined]
         bp.route(path, methods=list(methods), content_types=content_types or FORM_TYPES)(handler)
         return view
 

@@ -6,11 +6,15 @@ from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.i18n import normalise
-from chalicelib.services import customers, orders
-from chalicelib.services.companies import public_company
+from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
 from chalicelib.web.security import CSP
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+companies = lazy_module("chalicelib.services.companies")
+customers = lazy_module("chalicelib.services.customers")
+orders = lazy_module("chalicelib.services.orders")
 
 bp = Blueprint(__name__)
 
@@ -67,7 +71,7 @@ def customer_rating(ctx: Ctx, token: str) -> Response:
 
 
 def _follow(ctx: Ctx, slug: str) -> Response:
-    company = public_company(slug)
+    company = companies.public_company(slug)
     # The snippet names the company's language: a third-party iframe gets no cookies.
     ctx.locale = normalise(ctx.query.get("lang")) or ctx.locale
     look = customers.follow_look(company, ctx.locale)

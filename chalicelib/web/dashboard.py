@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.services import export
-from chalicelib.services.orders import OrderFilters
+from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web.context import Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+export = lazy_module("chalicelib.services.export")
+orders = lazy_module("chalicelib.services.orders")
 
 bp = Blueprint(__name__)
 
@@ -19,7 +22,10 @@ bp = Blueprint(__name__)
 def start_export(ctx: Ctx) -> Response:
     assert ctx.principal is not None
     job = export.request_export(
-        ctx.principal.company, ctx.principal.user_id, OrderFilters.from_query(ctx.form), ctx.locale
+        ctx.principal.company,
+        ctx.principal.user_id,
+        orders.OrderFilters.from_query(ctx.form),
+        ctx.locale,
     )
     # Always to our own page, never straight to S3: the CSP's form-action 'self'
     # also covers the redirects that follow a form post.

@@ -11,8 +11,11 @@ from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import NotFound, ValidationFailed
-from chalicelib.services import jobs
+from chalicelib.lazy import lazy_module
 from chalicelib.web.context import PUBLIC, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+jobs = lazy_module("chalicelib.services.jobs")
 
 bp = Blueprint(__name__)
 PAGE = "pages/dev_jobs.html"

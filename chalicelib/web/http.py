@@ -60,6 +60,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """Only same-site relative paths are followed after login."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return default
+    # Control characters: CR/LF would break the Location header (a 500), and
+    # browsers drop tabs and newlines, so "/\t/evil" would become "//evil".
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or "\\" in target:
         return default

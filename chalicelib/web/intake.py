@@ -19,12 +19,14 @@ from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company
 from chalicelib.domain.errors import AppError, ValidationFailed
 from chalicelib.i18n import normalise
-from chalicelib.services import intake
-from chalicelib.services.intake import FormClosed, IntakeSettingsChanged, PendingExists
-from chalicelib.services.logos import logo_url
+from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
 from chalicelib.web.security import CSP
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+intake = lazy_module("chalicelib.services.intake")
+logos = lazy_module("chalicelib.services.logos")
 
 bp = Blueprint(__name__)
 
@@ -32,16 +34,19 @@ FORM_PAGE = "pages/intake_form.html"
 SIGNING_PURPOSE = "intake-form"
 DEFAULT_SIZE = (600, 1100)
 MIN_SIZE = 300
-# Errors the form page shows above the form, keeping what was typed.
-FORM_PROBLEMS = (
-    intake.AutomatedSubmission,
-    intake.TooFast,
-    intake.FormExpired,
-    intake.RateLimited,
-    intake.MailFailed,
-    intake.ResendTooSoon,
-    intake.NothingPending,
-)
+
+
+def _form_problems() -> tuple[type[Exception], ...]:
+    """Errors the form page shows above the form, keeping what was typed."""
+    return (
+        intake.AutomatedSubmission,
+        intake.TooFast,
+        intake.FormExpired,
+        intake.RateLimited,
+        intake.MailFailed,
+        intake.ResendTooSoon,
+        intake.NothingPending,
+    )
 
 
 # -- helpers -----------------------------------------------------------------
@@ -80,12 +85,12 @@ def _embeddable(response: Response, company: Company | None) -> Response:
     return response
 
 
-def _closed(ctx: Ctx, closed: FormClosed) -> Response:
+def _closed(ctx: Ctx, closed: intake.FormClosed) -> Response:
     page = ctx.render(
         "pages/intake_closed.html",
         status=closed.status,
         company=closed.company,
-        logo=logo_url(closed.company) if closed.company else None,
+        logo=logos.logo_url(closed.company) if closed.company else None,
     )
     return _embeddable(page, closed.company)
 
@@ -107,7 +112,7 @@ def _form_page(
         FORM_PAGE,
         status=status,
         company=company,
-        logo=logo_url(company),
+        logo=logos.logo_url(company),
         code=code,
         action=f"/intake/{code}{lang}",
         values=values or {},
@@ -139,7 +144,7 @@ def intake_form(ctx: Ctx, code: str) -> Response:
     lang = _language(ctx)
     try:
         company = intake.form_company(code)
-    except FormClosed as closed:
+    except intake.FormClosed as closed:
         return _closed(ctx, closed)
     if ctx.method == "GET":
         return _form_page(ctx, company, code, lang=lang)
@@ -162,7 +167,7 @@ def intake_form(ctx: Ctx, code: str) -> Response:
     except ValidationFailed as problem:
         errors = {name: ctx._(key, **params) for name, (key, params) in problem.errors.items()}
         return _form_page(ctx, company, code, status=422, errors=errors, **keep)
-    except PendingExists as problem:
+    except intake.PendingExists as problem:
         message = ctx._(problem.key, **problem.params)
         return _form_page(
             ctx,
@@ -173,13 +178,13 @@ def intake_form(ctx: Ctx, code: str) -> Response:
             pending_email=str(problem.params["email"]),
             **keep,
         )
-    except FORM_PROBLEMS as problem:
+    except _form_problems() as problem:
         message = ctx._(problem.key, **problem.params)
         return _form_page(ctx, company, code, status=problem.status, problem=message, **keep)
     page = ctx.render(
         "pages/intake_sent.html",
         company=company,
-        logo=logo_url(company),
+        logo=logos.logo_url(company),
         email=done.email,
         hours=int(intake.PENDING_LIFETIME.total_seconds() // 3600),
         again=f"/intake/{code}{lang}",
@@ -271,9 +276,10 @@ def intake_api(ctx: Ctx, code: str) -> Response:
     origin = ctx.request.headers.get("origin")
     try:
         company = intake.form_company(code)
-    except FormClosed as closed:
+    except intake.FormClosed as closed:
         return _error(ctx, closed, _cors(closed.company, origin))
     cors = _cors(company, origin)
+    ctx.cors = dict(cors)  # a 503 from the route decorator must be readable by the embed too
     if ctx.method == "OPTIONS":
         # Preflight: only a configured origin gets the permission headers.
         if cors:
@@ -315,7 +321,7 @@ def confirm(ctx: Ctx, token: str) -> Response:
             return ctx.render(
                 "pages/intake_confirm.html",
                 company=view.company,
-                logo=logo_url(view.company),
+                logo=logos.logo_url(view.company),
                 request=view.request,
                 confirmation=None,
                 problem=None,
@@ -324,12 +330,12 @@ def confirm(ctx: Ctx, token: str) -> Response:
         done = intake.confirm_request(token)
     except (intake.LinkInvalid, intake.LinkExpired) as problem:
         return _confirm_problem(ctx, problem, None, None)
-    except (intake.IntakeQuotaReached, intake.ConfirmBusy, FormClosed) as problem:
+    except (intake.IntakeQuotaReached, intake.ConfirmBusy, intake.FormClosed) as problem:
         return _confirm_problem(ctx, problem, problem.company, token)
     return ctx.render(
         "pages/intake_confirm.html",
         company=done.company,
-        logo=logo_url(done.company),
+        logo=logos.logo_url(done.company),
         request=done.request,
         confirmation=done,
         problem=None,
@@ -344,7 +350,7 @@ def _confirm_problem(
         "pages/intake_confirm.html",
         status=problem.status,
         company=company,
-        logo=logo_url(company) if company else None,
+        logo=logos.logo_url(company) if company else None,
         request=None,
         confirmation=None,
         problem=ctx._(problem.key, **problem.params),
@@ -403,7 +409,7 @@ def intake_settings(ctx: Ctx) -> Response:
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
         page.update(errors=errors, values=ctx.form)
         return ctx.render("pages/settings_intake.html", status=422, **page)
-    except IntakeSettingsChanged as problem:
+    except intake.IntakeSettingsChanged as problem:
         page.update(conflict=ctx._(problem.key), values=ctx.form)
         return ctx.render("pages/settings_intake.html", status=409, **page)
     return http.redirect("/settings/intake")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
-
 # API Gateway and Lambda refuse bigger request payloads anyway (10 MB / 6 MB).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -44,6 +41,10 @@ def parse_multipart(
     max_file_bytes: int = MAX_FILE_BYTES,
 ) -> tuple[dict[str, str], dict[str, Upload]]:
     """(text fields, file parts) by field name; first value wins; ({}, {}) when unparsable."""
+    # Imported here: only uploads need it, and a cold start should not pay for it.
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
     if not body:
         return {}, {}
     raw = body.encode("utf-8") if isinstance(body, str) else body

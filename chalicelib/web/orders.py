@@ -9,18 +9,18 @@ from chalice import Blueprint, Response
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.services import (
-    companies,
-    custom_fields,
-    customers,
-    notifications,
-    orders,
-    partners,
-)
-from chalicelib.services.orders import EditConflict, OrderFilters, QuotaExceeded
-from chalicelib.services.sessions import now
+from chalicelib.lazy import lazy_module
+from chalicelib.services import sessions
 from chalicelib.web import http
 from chalicelib.web.context import ADMIN, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+companies = lazy_module("chalicelib.services.companies")
+custom_fields = lazy_module("chalicelib.services.custom_fields")
+customers = lazy_module("chalicelib.services.customers")
+notifications = lazy_module("chalicelib.services.notifications")
+orders = lazy_module("chalicelib.services.orders")
+partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 
@@ -42,9 +42,9 @@ def _writable(ctx: Ctx) -> None:
 @route(bp, "/orders")
 def order_list(ctx: Ctx) -> Response:
     assert ctx.principal is not None
-    filters = OrderFilters.from_query(ctx.query)
+    filters = orders.OrderFilters.from_query(ctx.query)
     page = orders.list_orders(ctx.principal.company_id, filters, ctx.query.get("cursor") or None)
-    today = now().date()
+    today = sessions.now().date()
     colours = {
         e.order_id: aging_colour(
             _day(e.created), _day(e.service_date) if e.service_date else None, today
@@ -103,7 +103,7 @@ def new_order(ctx: Ctx) -> Response:
             limit=limit,
             conflict=None,
         )
-    except QuotaExceeded as problem:
+    except orders.QuotaExceeded as problem:
         return ctx.render(
             "pages/order_form.html",
             status=409,
@@ -146,7 +146,7 @@ def _colour(order: orders.Order) -> str | None:
     if not workflow.is_open(order.status):
         return None
     service_day = _day(order.service_date) if order.service_date else None
-    return aging_colour(order.created_at.date(), service_day, now().date())
+    return aging_colour(order.created_at.date(), service_day, sessions.now().date())
 
 
 @route(bp, "/orders/{order_id}/edit", methods=("GET", "POST"))
@@ -180,7 +180,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
             limit=None,
             conflict=None,
         )
-    except EditConflict as problem:
+    except orders.EditConflict as problem:
         # Keep everything the person typed; tell them who changed it and when.
         return ctx.render(
             "pages/order_form.html",
@@ -226,7 +226,7 @@ def change_status(ctx: Ctx, order_id: str) -> Response:
         ctx.flash(f"order.moved.{order.status}", "success", number=order.number)
     except ValidationFailed as problem:
         ctx.flash(next(iter(problem.errors.values()))[0], "error")
-    except EditConflict as problem:
+    except orders.EditConflict as problem:
         ctx.flash(
             "order.edit_conflict",
             "error",

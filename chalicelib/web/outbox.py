@@ -6,16 +6,17 @@ elsewhere the page answers 404. moto is imported here lazily: Lambda has none.
 
 from __future__ import annotations
 
-import email
 from dataclasses import dataclass
-from email.message import Message
-from email.policy import default
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import NotFound
 from chalicelib.web.context import PUBLIC, Ctx, route
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 bp = Blueprint(__name__)
 
@@ -33,6 +34,9 @@ class SentMail:
 
 def sent_mails() -> list[SentMail]:
     """What the in-process moto SES recorded, oldest first."""
+    import email  # here, like moto: only the local run reads mail back
+    from email.policy import default
+
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 

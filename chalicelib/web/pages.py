@@ -35,12 +35,26 @@ SETTINGS_SECTIONS: list[tuple[str, str, str]] = [
     ("/settings/fields", "nav.fields", "settings.fields_lead"),
     ("/settings/follow-snippet", "nav.follow_snippet", "settings.follow_lead"),
     ("/settings/intake", "intake.settings.title", "intake.settings.hub_lead"),
+    ("/settings/data", "data.title", "settings.data_lead"),
 ]
+
+
+# The help about each settings page, shown on its card in the hub; optional (a
+# section without an entry simply has no help link).
+SETTINGS_HELP: dict[str, str] = {
+    "/settings/company": "/help/company-info",
+    "/settings/company/logo": "/help/logo",
+    "/settings/users": "/help/team#users",
+    "/settings/fields": "/help/team#fields",
+    "/settings/follow-snippet": "/help/follow-snippet",
+    "/settings/intake": "/help/intake-form",
+    "/settings/data": "/policy#data",
+}
 
 
 @route(bp, "/settings", auth=ADMIN)
 def settings_hub(ctx: Ctx) -> Response:
-    return ctx.render("pages/settings.html", sections=SETTINGS_SECTIONS)
+    return ctx.render("pages/settings.html", sections=SETTINGS_SECTIONS, help_links=SETTINGS_HELP)
 
 
 @bp.route("/static/{name}", methods=["GET"])

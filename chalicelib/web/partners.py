@@ -7,11 +7,15 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.services import directory, partners
-from chalicelib.services.orders import EditConflict
+from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web import orders as order_pages
 from chalicelib.web.context import ADMIN, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+directory = lazy_module("chalicelib.services.directory")
+orders = lazy_module("chalicelib.services.orders")
+partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 
@@ -190,7 +194,7 @@ def delete(ctx: Ctx, partner_id: str) -> Response:
 def _order_problem(ctx: Ctx, order_id: str, problem: AppError) -> Response:
     if problem.status == 404:
         raise problem
-    if isinstance(problem, EditConflict):
+    if isinstance(problem, orders.EditConflict):
         ctx.flash(
             "order.edit_conflict",
             "error",

@@ -5,9 +5,14 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, Conflict, ValidationFailed
-from chalicelib.services import accounts, sessions, users
+from chalicelib.lazy import lazy_module
+from chalicelib.services import sessions
 from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+
+# Imported on first use (cold start): see chalicelib/lazy.py.
+accounts = lazy_module("chalicelib.services.accounts")
+users = lazy_module("chalicelib.services.users")
 
 bp = Blueprint(__name__)
 

@@ -45,6 +45,10 @@ def _company(number: int, day: date, **extra: object) -> Company:
 
 @pytest.fixture(scope="module")
 def many_companies(aws) -> tuple[list[str], list[str]]:
+    return seed_many_companies()
+
+
+def seed_many_companies() -> tuple[list[str], list[str]]:
     """10,000 active companies in the activity index; 5 due a warning, 5 due inactivation."""
     settings = get_settings()
     warn_day = RUN_DAY - timedelta(days=settings.inactivity_days - settings.inactivity_warning_days)
@@ -110,6 +114,10 @@ def _open_order(number: int, owner: str, created: date, service: date | None) ->
 
 @pytest.fixture(scope="module")
 def many_open_orders(aws) -> dict[str, int]:
+    return seed_many_open_orders()
+
+
+def seed_many_open_orders() -> dict[str, int]:
     """5,000 open orders of 50 companies; 3 passed their date, 2 are 20 days old, 2 are 30."""
     yesterday = RUN_DAY - timedelta(days=1)
     day20, day30 = RUN_DAY - timedelta(days=20), RUN_DAY - timedelta(days=30)

@@ -209,6 +209,25 @@ def _partner_invite_state(world: World, invite_id: str) -> object:
     return [_stored(listing), _stored(link)]
 
 
+def _archive_in_a(world: World) -> str:
+    from chalicelib.services import takeout
+
+    world.a_admin.get("/settings/data")
+    answer = world.a_admin.post("/settings/data/archive")
+    assert answer.status_code == 303, world.a_admin.text()
+    takeout.join_background()
+    return answer.headers["Location"].rsplit("/", 1)[-1]
+
+
+def _archive_state(world: World, archive_id: str) -> object:
+    from chalicelib.db.data_rights import DataArchive
+
+    try:
+        return _stored(DataArchive.get(*DataArchive.key(world.a_company_id, archive_id)))
+    except DoesNotExist:
+        return None
+
+
 # Path parameter name -> how to make such a resource in company A.
 # Register every new parameter here (customers, partners, files...).
 RESOURCES: dict[str, Resource] = {
@@ -219,6 +238,7 @@ RESOURCES: dict[str, Resource] = {
     "partner_id": Resource(create=_partnership_in_a, state=_partnership_state),
     "partner_invite_id": Resource(create=_partner_invite_in_a, state=_partner_invite_state),
     "export_id": Resource(create=_export_in_a, state=_export_state),
+    "archive_id": Resource(create=_archive_in_a, state=_archive_state),
 }
 
 # Form fields that make a POST a real attempt to change A's resource (a
