@@ -4,8 +4,9 @@ A website visitor's submission is stored as a pending IntakeRequest the
 company cannot see, with a lock that allows one pending request per e-mail
 address. The e-mailed single-use link confirms it: one conditional update
 claims the request (so parallel confirmations create one order), the order
-is registered through ``orders.create_order`` (number, quota), and one
-transaction marks the request confirmed and drops the lock.
+is registered through ``orders.create_order`` (number, quota), whose
+transaction also marks the request confirmed and drops the lock: exactly
+one order per request, even across a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
@@ -599,6 +601,7 @@ def confirm_request(token: str) -> Confirmation:
     claim = _claim(company, request, at)
     if claim is None:  # another click confirmed it a moment ago
         return _confirmation(company, request, just_now=False)
+    lock = _own_lock(company, request)
     try:
         order = orders.create_order(
             company,
@@ -606,6 +609,7 @@ def confirm_request(token: str) -> Confirmation:
             request.value_map,
             request.custom_map,
             source="intake",
+            with_order=lambda tx, order: _confirm_with(tx, request, claim, lock, order),
         )
     except QuotaExceeded as problem:
         _release(request, claim)
@@ -613,7 +617,8 @@ def confirm_request(token: str) -> Confirmation:
     except Exception:
         _release(request, claim)
         raise
-    _mark_confirmed(company, request, claim, order)
+    request.status, request.order_id, request.order_number = CONFIRMED, order.order_id, order.number
+    request.confirmed_at = order.created_at
     _announce(company, request, order)
     return _confirmation(company, request, just_now=True)
 
@@ -661,37 +666,39 @@ def _release(request: IntakeRequest, claim: str) -> None:
         log.warning("intake claim already gone", extra={"intake": request.intake_id})
 
 
-def _mark_confirmed(company: Company, request: IntakeRequest, claim: str, order: Order) -> None:
-    """Request confirmed with its order, and the address's lock gone: one transaction."""
-    at = now()
-    actions = [
-        IntakeRequest.status.set(CONFIRMED),
-        IntakeRequest.order_id.set(order.order_id),
-        IntakeRequest.order_number.set(int(order.number)),
-        IntakeRequest.confirmed_at.set(at),
-        IntakeRequest.claim.remove(),
-    ]
-    lock = PendingLock(*PendingLock.key(company.company_id, request.email))
-    for with_lock in (True, False):
-        tx = transaction()
-        try:
-            with tx:
-                tx.update(request, actions=actions, condition=IntakeRequest.claim == claim)
-                if with_lock:
-                    tx.delete(
-                        lock,
-                        condition=PendingLock.pk.does_not_exist()
-                        | (PendingLock.intake_id == request.intake_id),
-                    )
-        except TransactWriteError as error:
-            if with_lock and (lock.pk, lock.sk) in failed_keys(error, tx):
-                continue  # the lock belongs to a newer request: leave it alone
-            # Only a claim that timed out and was taken over gets here.
-            log.error("intake confirmed without its claim", extra={"intake": request.intake_id})
-            break
-        break
-    request.status, request.order_id, request.order_number = CONFIRMED, order.order_id, order.number
-    request.confirmed_at = at
+def _own_lock(company: Company, request: IntakeRequest) -> PendingLock | None:
+    """The address's pending lock when it is this request's (a newer request keeps its own)."""
+    try:
+        lock = PendingLock.get(
+            *PendingLock.key(company.company_id, request.email), consistent_read=True
+        )
+    except DoesNotExist:
+        return None
+    return lock if lock.intake_id == request.intake_id else None
+
+
+def _confirm_with(
+    tx: TransactWrite, request: IntakeRequest, claim: str, lock: PendingLock | None, order: Order
+) -> None:
+    """Inside the order's transaction: the request confirmed with it, its lock gone.
+
+    One transaction, so a crash leaves either no order and a request still to
+    confirm, or both: never an order whose request a retry would confirm twice.
+    The claim condition fails if a click that timed out was taken over.
+    """
+    tx.update(
+        request,
+        actions=[
+            IntakeRequest.status.set(CONFIRMED),
+            IntakeRequest.order_id.set(order.order_id),
+            IntakeRequest.order_number.set(int(order.number)),
+            IntakeRequest.confirmed_at.set(order.created_at),
+            IntakeRequest.claim.remove(),
+        ],
+        condition=IntakeRequest.claim == claim,
+    )
+    if lock is not None:
+        tx.delete(lock, condition=PendingLock.intake_id == request.intake_id)
 
 
 def _confirmation(company: Company, request: IntakeRequest, *, just_now: bool) -> Confirmation:

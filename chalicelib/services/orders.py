@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import get_settings
 from chalicelib.db import keys
@@ -389,8 +390,13 @@ def create_order(
     custom: Mapping[str, str],
     *,
     source: str = "staff",
+    with_order: Callable[[TransactWrite, Order], None] | None = None,
 ) -> Order:
-    """Create an already-validated order (staff form, confirmed intake)."""
+    """Create an already-validated order (staff form, confirmed intake).
+
+    ``with_order(tx, order)`` adds writes that must happen with the order or
+    not at all (the intake request it confirms): they join its transaction.
+    """
     limit = monthly_limit(company)
     order_id = new_id()
     for attempt in range(REGISTER_ATTEMPTS):
@@ -441,6 +447,8 @@ def create_order(
                 _write_entries(tx, None, order)
                 for item, actions in stat_updates(None, order, created):
                     tx.update(item, actions=actions)
+                if with_order is not None:
+                    with_order(tx, order)
         except TransactWriteError as error:
             failed = failed_keys(error, tx)
             if (usage.pk, usage.sk) in failed:
