@@ -28,6 +28,11 @@ class CustomField(MapAttribute):
     required = BooleanAttribute(default=False)
 
 
+# Company.status while its deletion runs: not "active", so the public page,
+# the intake form and the directory treat it as gone; sessions refuse it.
+DELETING = "deleting"
+
+
 class Company(Item, discriminator="Company"):
     """``CO#<id>`` / ``PROFILE``: the tenant; holds the order counter."""
 
@@ -49,7 +54,7 @@ class Company(Item, discriminator="Company"):
     state = UnicodeAttribute(default="")
     country = UnicodeAttribute(default="")
     locale = UnicodeAttribute(default="en")
-    status = UnicodeAttribute(default="active")
+    status = UnicodeAttribute(default="active")  # active | inactive | DELETING
     logo_key = UnicodeAttribute(null=True)
     # How many User items of this company have role admin. Every role change
     # and removal updates it in the same transaction as the User, with the

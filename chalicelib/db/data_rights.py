@@ -14,9 +14,6 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from chalicelib.db import keys
 from chalicelib.db.base import Item
 
-# Company.status while its deletion runs: not "active", so the public page,
-# the intake form and the directory treat it as gone; sessions refuse it.
-DELETING = "deleting"
 # gsi1 partition of the unfinished deletions (sparse: only ErasureJob items carry it).
 ERASING = "ERASING"
 

@@ -36,10 +36,19 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from chalicelib.aws.clients import client
 from chalicelib.config import get_settings
 from chalicelib.db import keys
-from chalicelib.db.accounts import Company, Invitation, LinkToken, Login, Slug, Throttle, User
+from chalicelib.db.accounts import (
+    DELETING,
+    Company,
+    Invitation,
+    LinkToken,
+    Login,
+    Slug,
+    Throttle,
+    User,
+)
 from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
 from chalicelib.db.customers import CustomerAccess, RateWindow
-from chalicelib.db.data_rights import DELETING, ERASING, ErasureJob
+from chalicelib.db.data_rights import ERASING, ErasureJob
 from chalicelib.db.intake import FormKey, IntakeRequest, RateCounter
 from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.db.partners import PartnerInvite, Partnership

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.config import get_settings
-from chalicelib.db.accounts import Company, Session, User
+from chalicelib.db.accounts import DELETING, Company, Session, User
 from chalicelib.db.base import Item
-from chalicelib.db.data_rights import DELETING
 from chalicelib.domain.tokens import new_token, token_hash
 
 

@@ -6,7 +6,6 @@ from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, ValidationFailed
-from chalicelib.domain.logos import MAX_UPLOAD_BYTES
 from chalicelib.i18n import negotiate, translate
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
@@ -15,6 +14,7 @@ from chalicelib.web.context import ADMIN, AWS_UNAVAILABLE, PUBLIC, Ctx, route
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
 logos = lazy_module("chalicelib.services.logos")
+logo_rules = lazy_module("chalicelib.domain.logos")
 
 bp = Blueprint(__name__)
 
@@ -61,9 +61,10 @@ def reactivate_company(ctx: Ctx) -> Response:
 @route(bp, "/settings/company/logo", methods=("GET", "POST"), auth=ADMIN)
 def company_logo(ctx: Ctx) -> Response:
     assert ctx.principal is not None
-    limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+    limit = logo_rules.MAX_UPLOAD_BYTES
+    limit_mb = limit // (1024 * 1024)
     if ctx.method == "GET":
-        return ctx.render(LOGO_PAGE, problem=None, limit_mb=limit_mb, limit_bytes=MAX_UPLOAD_BYTES)
+        return ctx.render(LOGO_PAGE, problem=None, limit_mb=limit_mb, limit_bytes=limit)
     upload = ctx.files.get("logo")
     try:
         logos.replace_logo(ctx.principal.company, upload.data if upload else b"")
@@ -73,7 +74,7 @@ def company_logo(ctx: Ctx) -> Response:
             status=problem.status,
             problem=ctx._(problem.key, **problem.params),
             limit_mb=limit_mb,
-            limit_bytes=MAX_UPLOAD_BYTES,
+            limit_bytes=limit,
         )
     ctx.flash("profile.logo.saved", "success")
     return http.redirect("/settings/company#f-logo")

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
@@ -23,11 +23,17 @@ from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
 from chalicelib.domain.tokens import new_token
 from chalicelib.i18n import negotiate, translate
+from chalicelib.lazy import lazy_module
 from chalicelib.services import activity, sessions
 from chalicelib.services.sessions import Principal
 from chalicelib.templating import render
 from chalicelib.web import http
-from chalicelib.web.multipart import Upload, parse_multipart
+
+if TYPE_CHECKING:
+    from chalicelib.web.multipart import Upload
+
+# Imported on first use (cold start): only uploads need it. See chalicelib/lazy.py.
+multipart = lazy_module("chalicelib.web.multipart")
 
 log = logging.getLogger("checkos.web")
 
@@ -84,7 +90,8 @@ class Ctx:
             if content_type.startswith("application/x-www-form-urlencoded"):
                 self._form = http.parse_form(self.request.raw_body)
             elif content_type.startswith("multipart/form-data"):
-                self._form, self._files = parse_multipart(self.request.raw_body, content_type)
+                body = self.request.raw_body
+                self._form, self._files = multipart.parse_multipart(body, content_type)
             else:
                 self._form = {}
         return self._form

@@ -24,10 +24,10 @@ from chalice.test import Client
 
 from chalicelib.aws import files
 from chalicelib.db import keys
-from chalicelib.db.accounts import Company, Login, Slug, User
+from chalicelib.db.accounts import DELETING, Company, Login, Slug, User
 from chalicelib.db.base import Item
 from chalicelib.db.customers import CustomerAccess
-from chalicelib.db.data_rights import DELETING, DataArchive, ErasureJob
+from chalicelib.db.data_rights import DataArchive, ErasureJob
 from chalicelib.db.intake import FormKey
 from chalicelib.db.orders import Notification, Order
 from chalicelib.db.partners import Partnership
