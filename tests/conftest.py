@@ -71,6 +71,14 @@ def _no_scan_anywhere() -> Iterator[None]:
         pytest.fail(f"DynamoDB Scan is forbidden; this test made {len(scans)}: {scans[0].params}")
 
 
+@pytest.fixture(autouse=True)
+def _background_jobs_end_with_their_test() -> Iterator[None]:
+    yield
+    from tests.background import join_background
+
+    join_background()
+
+
 def _provision() -> None:
     import boto3
 

@@ -322,6 +322,32 @@ def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
     return sessions.start_session(login.user_id, login.company_id), login
 
 
+def password_matches(email: str, user_id: str, password: str) -> bool:
+    """A signed-in user's re-entered password (before a destructive action).
+
+    Counted by the same per-address throttle as sign-in, so a left-open
+    session cannot be used to guess the password.
+    """
+    email = email.strip().lower()
+    key = Throttle.key("email", email)
+    wait = _locked_for([t for t in Item.batch_get([key]) if isinstance(t, Throttle)])
+    if wait:
+        raise TooManyRequests("login.locked", minutes=max(1, (wait + 59) // 60))
+    try:
+        login = Login.get(*Login.key(email), consistent_read=True)
+    except DoesNotExist:
+        login = None
+    valid = (
+        bool(password)
+        and login is not None
+        and login.user_id == user_id
+        and verify_password(login.password_hash, password)
+    )
+    if not valid:
+        _record_failure("email", email, ACCOUNT_FAILURES)
+    return valid
+
+
 # -- password reset -------------------------------------------------------
 
 

@@ -53,9 +53,8 @@ from chalicelib.db.intake import FormKey, IntakeRequest, RateCounter
 from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.passwords import verify_password
 from chalicelib.domain.validation import fold
-from chalicelib.services import directory, notifications, orders, partners
+from chalicelib.services import accounts, directory, notifications, orders, partners
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import Principal, now
 
@@ -111,14 +110,7 @@ def check_request(principal: Principal, form: Mapping[str, str]) -> None:
     if not confirmation_matches(principal.company, form.get("confirmation", "")):
         errors["confirmation"] = ("erase.confirm_mismatch", {})
     password = form.get("password", "")
-    try:
-        login = Login.get(*Login.key(principal.user.email), consistent_read=True)
-        valid = login.user_id == principal.user_id and verify_password(
-            login.password_hash, password
-        )
-    except DoesNotExist:
-        valid = False
-    if not password or not valid:
+    if not accounts.password_matches(principal.user.email, principal.user_id, password):
         errors["password"] = ("erase.wrong_password", {})
     if errors:
         raise ValidationFailed(errors)

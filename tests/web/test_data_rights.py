@@ -71,6 +71,22 @@ def test_a_wrong_password_or_name_keeps_the_company_and_what_was_typed(client):
     assert tab.get("/orders").status_code == 200
 
 
+def test_guessing_the_password_on_the_delete_form_is_throttled_like_sign_in(client):
+    from chalicelib.services.accounts import ACCOUNT_FAILURES
+
+    tab = sign_up(client, company_name="Guarded Co")
+    tab.get("/settings/data")
+    for _ in range(ACCOUNT_FAILURES):
+        wrong = {"password": "guess", "confirmation": "Guarded Co"}
+        assert tab.post("/settings/data/delete", wrong).status_code == 422
+    # Locked now, even with the right password: the page says so and nothing is deleted.
+    right = {"password": PASSWORD, "confirmation": "Guarded Co"}
+    answer = tab.post("/settings/data/delete", right)
+    assert answer.status_code == 429
+    company_id = ids_of(tab)[0]
+    assert Company.get(*Company.key(company_id), consistent_read=True).status == "active"
+
+
 def test_deleting_signs_everyone_out_says_goodbye_and_frees_the_address(client):
     tab = sign_up(client, company_name="Leaving Soon Co")
     staff = staff_member(client, tab)
