@@ -92,13 +92,24 @@ def _provision() -> None:
     )
 
 
-@pytest.fixture(scope="session")
+_SERVER_PROVISIONED = False
+
+
+@pytest.fixture(scope="module")
 def aws() -> Iterator[None]:
-    """moto for every AWS service, with resources provisioned from infra/."""
+    """moto for every AWS service, provisioned from infra/: fresh for each test module.
+
+    Fresh because moto answers an index Query by walking every item of the
+    table: a table that grew through all the earlier modules of a worker
+    made later tests many times slower. The server suites (concurrency,
+    load) share one loopback server, provisioned once.
+    """
+    global _SERVER_PROVISIONED
     if CONCURRENCY_SUITE:
-        _provision()
+        if not _SERVER_PROVISIONED:
+            _provision()
+            _SERVER_PROVISIONED = True
         yield
-        _SERVER.stop()
         return
     from moto import mock_aws
 
@@ -107,15 +118,20 @@ def aws() -> Iterator[None]:
         yield
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _SERVER is not None:
+        _SERVER.stop()
+
+
 @pytest.fixture(scope="session")
-def app(aws: None):
+def app():
     from app import app as chalice_app
 
     return chalice_app
 
 
 @pytest.fixture
-def client(app):
+def client(aws: None, app):
     from chalice.test import Client
 
     with Client(app) as test_client:

@@ -75,7 +75,7 @@ def test_a_scan_anywhere_fails_the_suite(pytester, monkeypatch):
             from chalice import Blueprint
             from chalice.test import Client
 
-            def test_route_that_scans(app):
+            def test_route_that_scans(aws, app):
                 from chalicelib.db.base import Item
                 bp = Blueprint("scanner")
 

@@ -238,7 +238,7 @@ class Stage:
 
 
 @pytest.fixture(scope="module")
-def stage(app) -> Iterator[Stage]:
+def stage(aws: None, app) -> Iterator[Stage]:
     """One cast for the module, from its own IP, with limits the matrix does not trip."""
     from chalice.test import Client
 

@@ -326,7 +326,7 @@ ORDER = {
 
 
 @pytest.fixture(scope="module")
-def shop(app) -> Iterator[WebSession]:
+def shop(aws: None, app) -> Iterator[WebSession]:
     from chalice.test import Client
 
     with Client(app) as client:

@@ -68,7 +68,7 @@ def test_the_same_origin_check_itself_catches_offsite_targets():
 
 
 @pytest.fixture(scope="module")
-def admin(app) -> Iterator[WebSession]:
+def admin(aws: None, app) -> Iterator[WebSession]:
     from chalice.test import Client
 
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:

@@ -234,7 +234,7 @@ class Victim:
 
 
 @pytest.fixture(scope="module")
-def victim(app) -> Iterator[Victim]:
+def victim(aws: None, app) -> Iterator[Victim]:
     from chalice.test import Client
 
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:

@@ -188,7 +188,7 @@ def _build(client: Client) -> World:
 
 
 @pytest.fixture(scope="module")
-def world(app) -> Iterator[World]:
+def world(aws: None, app) -> Iterator[World]:
     with Client(app) as client:
         yield _build(client)
 
