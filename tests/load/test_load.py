@@ -444,7 +444,7 @@ def _lost_updates(ledger: Ledger) -> list[str]:
     return lost
 
 
-def test_concurrent_clients_lose_nothing_and_leave_the_table_consistent(app, monkeypatch):
+def test_concurrent_clients_lose_nothing_and_leave_the_table_consistent(aws, app, monkeypatch):
     load = Load()
     # One loopback address for every visitor: lift the per-IP intake limits here
     # (they are proved in tests/service/test_intake.py), keep everything else.
