@@ -61,7 +61,8 @@ screenshots: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e/test_help.py -k screenshots
 
 ## Lambda bundle + CloudFormation (SAM) template in build/package.
-package: $(STAMP)
+# The help center's screenshots are taken first: the bundle carries them (chalicelib/static/help).
+package: $(STAMP) screenshots
 	$(BIN)/python -m infra.package build/package
 
 clean:

@@ -453,8 +453,8 @@ def verdicts(figures: dict[str, float]) -> dict[str, bool]:
 
 def print_report(figures: dict[str, float], costs: dict[str, dict[str, int]], seconds: float):
     small, big = sorted({int(k.split("_")[1]) for row in costs.values() for k in row})
-    print(f"CheckOS bench on {platform.node()}: {platform.processor() or platform.machine()}, ")
-    print(f"  {os.cpu_count()} cores, Python {platform.python_version()}, {seconds:.0f} s\n")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"CheckOS bench on {platform.node()} ({machine}): {seconds:.0f} s\n")
     print(f"{'staff page (GET)':44} {'requests':>17} {'items read':>19}")
     print(f"{'':44} {small:>8,} {big:>8,} {small:>9,} {big:>9,}  (orders)")
     for path, row in costs.items():
