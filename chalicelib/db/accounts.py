@@ -96,7 +96,7 @@ class Company(Item, discriminator="Company"):
 
     # Registry of every company, whatever its status, on gsi2 (written at
     # sign-up): ``COMPANIES#<shard>`` / ``<company id>``. Maintenance tools
-    # (the invariant checker) list companies with 16 Queries, never a Scan;
+    # (the invariant checker) list companies with 16 Queries, never a table-wide read;
     # the shards spread the index writes of Company updates.
     REGISTRY_SHARDS = 16
 

@@ -4,7 +4,7 @@
 archive, like the XLSX export's item, and expires with its S3 object (2 days).
 ``ERASE#<id>`` / ``ERASE`` exists while a company is being deleted: it sits
 in the sparse ``gsi1`` partition ``ERASING``, which the scheduled sweep reads
-(one Query, never a Scan) to resume deletions a crash or a timeout cut short.
+(one Query, never a table-wide read) to resume deletions a crash or a timeout cut short.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Deleting a company: confirm, mark, then erase every item and file of it in resumable batches.
 
-Order of work, each step found through the company's own keys (never a Scan):
+Order of work, each step found through the company's own keys (never a table-wide read):
 
 1. **Mark** (one TransactWriteItems): Company ``status = deleting`` (out of
    the activity index), the ``ERASE#`` job item in the ``ERASING`` index,

@@ -2,10 +2,10 @@
 
 A maintenance tool (``make check-data``, the fault and load suites): it reads
 a company's partitions and indexes with paginated Queries, GetItems and
-BatchGetItems — many items, but never a Scan. Each violation is one
+BatchGetItems — many items, but never a table-wide read. Each violation is one
 human-readable line; an empty list means the company is consistent.
 
-What it cannot reach without a Scan is said where it matters: list entries in
+What it cannot reach through keys is said where it matters: list entries in
 a PHONE/TYPE/BRAND partition that no current order or counter names, items of
 orders no key points to, and intake items written before the intake index.
 """
@@ -316,7 +316,7 @@ class _CompanyCheck:
         counter = next((i for i in items if isinstance(i, OrderCounter)), None)
         last = int(counter.last_number or 0) if counter else 0
         stats = {i.sk: i for i in items if isinstance(i, Stat)}
-        # Partitions where this company's entries can be found without a Scan.
+        # Partitions where this company's entries can be found through keys.
         dimensions = {"ALL", "OPEN", "NAME", *(f"STATUS#{s}" for s in workflow.STATUSES)}
         dimensions |= {f"RATING#{n}" for n in range(1, 6)}
         dimensions |= {f"TECH#{u.user_id}" for u in users}
