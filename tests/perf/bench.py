@@ -182,16 +182,13 @@ def export_peak(rows: int) -> dict[str, float]:
         "import tempfile\n"
         "from datetime import date\n"
         "from chalicelib.services.export import SheetWriter, columns_for\n"
-        "from tests.perf.bench_export import bench_company, synthetic_orders\n"
+        "from tests.perf.bench_export import bench_company, own_peak_kib, synthetic_orders\n"
         "writer = SheetWriter(columns_for(bench_company(), 'en', date(2025, 1, 1)), 'Orders')\n"
         "with tempfile.TemporaryFile() as out:\n"
         f"    for order in synthetic_orders({rows}):\n"
         "        writer.append(order)\n"
         "    writer.save(out)\n"
-        # VmHWM: this process's own peak. ru_maxrss would carry over the parent's
-        # peak through fork and exec (Linux keeps it across exec).
-        "status = open('/proc/self/status').read()\n"
-        "print(int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
+        "print(own_peak_kib() / 1024)\n"
     )
     return {"export_peak_mb": round(float(_fresh_python(code)), 1)}
 

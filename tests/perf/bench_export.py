@@ -1,23 +1,17 @@
-"""Benchmark: synthetic orders through the export's own row writer, timed and measured.
-
-    make bench                       # 100,000 rows
-    .venv/bin/python -m tests.perf.bench_export 20000
+"""Synthetic orders through the export's own row writer (used by `make bench` and tests/perf).
 
 Writes the workbook to a temporary file exactly as an export does (streaming
-openpyxl, then the file goes to S3), and reports the time, the peak of
-Python allocations (tracemalloc, in a second pass) and the process's peak RSS.
-No AWS is involved: the rows are built in memory.
+openpyxl, then the file goes to S3). No AWS is involved: the rows are built
+in memory, one at a time.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("STAGE", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-import resource
 import tempfile
 import time
 import tracemalloc
@@ -114,22 +108,11 @@ def write_rows(count: int, *, trace: bool = False) -> Result:
     return Result(writer.rows, seconds, cpu, size, peak)
 
 
-def main(argv: list[str]) -> None:
-    rows = int(argv[0]) if argv else 100_000
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    timed = write_rows(rows)
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    traced = write_rows(rows, trace=True)
-    columns = len(columns_for(bench_company(), "en", date(2025, 1, 1)))
-    peak = (traced.traced_peak_bytes or 0) / 1e6
-    speed = timed.rows / timed.cpu_seconds
-    print(f"rows written:            {timed.rows:,} ({columns} columns)")
-    print(f"export time (wall):      {timed.seconds:.1f} s")
-    print(f"export time (CPU):       {timed.cpu_seconds:.1f} s ({speed:,.0f} rows per CPU second)")
-    print(f"file size:               {timed.file_bytes / 1e6:.1f} MB")
-    print(f"peak Python allocations: {peak:.1f} MB (tracemalloc, second pass)")
-    print(f"peak RSS of the process: {rss_after} MB (at start {rss_before} MB)")
+def own_peak_kib() -> int:
+    """This process's own peak RSS (VmHWM, KiB).
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    Not ``ru_maxrss``: Linux carries the parent's peak over fork and exec, so
+    a small child of a big test process would report the parent's figure.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0])

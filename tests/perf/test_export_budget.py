@@ -118,9 +118,9 @@ def test_a_large_export_goes_to_the_background_and_reports_progress(client, tena
 def _peak_rss_writing(rows: int) -> tuple[int, int]:
     """(peak RSS in KiB, file bytes) of a fresh process writing ``rows`` rows."""
     code = (
-        "import resource, sys; from tests.perf.bench_export import write_rows; "
+        "from tests.perf.bench_export import own_peak_kib, write_rows; "
         f"result = write_rows({rows}); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, result.file_bytes)"
+        "print(own_peak_kib(), result.file_bytes)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
