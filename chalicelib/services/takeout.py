@@ -385,14 +385,18 @@ def run_archive(company_id: str, archive_id: str) -> str:
             raise NotFound()  # being deleted: nothing to archive
         key = f"exports/{company_id}/{secrets.token_hex(16)}.zip"
         with tempfile.TemporaryFile() as out:
-            write_archive(company, job.locale, out, lambda n: _set(job, orders=n))
+            manifest = write_archive(company, job.locale, out, lambda n: _set(job, orders=n))
             size = out.tell()
             out.seek(0)
             files.put_file(key, out, CONTENT_TYPE)
         word = translate(job.locale, "data.file_word")
         filename = f"{company.slug}-{word}-{now():%Y-%m-%d-%H%M}.zip"
-        _set(job, status=DONE, s3_key=key, filename=filename, size=size)
-        notifications.notify(company_id, [job.user_id], "archive_ready")
+        # Progress is written every PROGRESS_EVERY orders; the final count is the file's own.
+        count = int(manifest["files"]["orders.json"])
+        _set(job, status=DONE, s3_key=key, filename=filename, size=size, orders=count)
+        notifications.notify(
+            company_id, [job.user_id], "archive_ready", params={"orders": str(count)}
+        )
     except Exception:
         log.exception("archive failed", extra={"company": company_id, "archive": archive_id})
         with contextlib.suppress(UpdateError):  # the company is gone
