@@ -3,6 +3,7 @@
 from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
+from chalicelib.assets import BINARY_TYPES
 from chalicelib.lazy import lazy_module
 from chalicelib.web import (
     accounts,
@@ -27,6 +28,7 @@ jobs = lazy_module("chalicelib.services.jobs")
 app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
 app.api.binary_types.extend(company.BINARY_TYPES)
+app.api.binary_types.extend(BINARY_TYPES)
 
 app.register_blueprint(security.bp)
 app.register_blueprint(accounts.bp)

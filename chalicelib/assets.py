@@ -12,7 +12,15 @@ TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
+    ".png": "image/png",
+    ".webmanifest": "application/manifest+json",
 }
+# Served as bytes (API Gateway base64-encodes them; app.py declares them binary).
+BINARY_TYPES = ["image/x-icon", "image/png"]
+
+
+def is_binary(content_type: str) -> bool:
+    return content_type in BINARY_TYPES
 
 
 @lru_cache(maxsize=64)

@@ -87,9 +87,13 @@ def public_company(ctx: Ctx, slug: str) -> Response:
     return ctx.render("pages/public_company.html", company=company, public=public)
 
 
-@bp.route("/logo/{company_id}/{name}", methods=["GET"])
+@bp.route("/logo/{company_id}/{name}", methods=http.GET_AND_HEAD)
 def logo_file(company_id: str, name: str) -> Response:
     """Logo bytes from S3. No session and no DynamoDB read: the name is content-addressed."""
+    return http.head_answer(bp.current_request, _logo_file(company_id, name))
+
+
+def _logo_file(company_id: str, name: str) -> Response:
     try:
         found = logos.read_logo(company_id, name)
     except AWS_UNAVAILABLE:  # S3 failed or throttled: a short, translated 503, never a 500

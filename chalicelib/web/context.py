@@ -71,7 +71,9 @@ class Ctx:
     # -- request data -------------------------------------------------
     @property
     def method(self) -> str:
-        return self.request.method.upper()
+        """The request's method; a HEAD is served as the GET it asks about (body dropped)."""
+        method = self.request.method.upper()
+        return "GET" if method == "HEAD" else method
 
     @property
     def path(self) -> str:
@@ -316,7 +318,7 @@ def route(
             except AWS_UNAVAILABLE:  # the session could not be read
                 log.exception("aws unavailable", extra={"path": bp.current_request.path})
                 ctx = _unchecked_context(bp.current_request)
-                return finish(ctx, busy_page(ctx))
+                return http.head_answer(bp.current_request, finish(ctx, busy_page(ctx)))
             try:
                 if auth != PUBLIC and ctx.principal is None:
                     if ctx.method == "GET":
@@ -348,12 +350,13 @@ def route(
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
-            return finish(ctx, response)
+            return http.head_answer(bp.current_request, finish(ctx, response))
 
         handler.checkos_auth = auth  # type: ignore[attr-defined]
         # Read by the CSRF suite, which fails on any CSRF-free route it was not told about.
         handler.checkos_csrf = csrf  # type: ignore[attr-defined]
-        bp.route(path, methods=list(methods), content_types=content_types or FORM_TYPES)(handler)
+        served = [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else methods
+        bp.route(path, methods=list(served), content_types=content_types or FORM_TYPES)(handler)
         return view
 
     return decorate

@@ -15,6 +15,8 @@ from chalice import Response
 from chalicelib.config import get_settings
 
 MAX_FORM_BYTES = 256 * 1024
+# Every GET route answers HEAD too (uptime monitors and link checkers use it).
+GET_AND_HEAD = ["GET", "HEAD"]
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
@@ -101,3 +103,10 @@ def unpack(value: str | None, purpose: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except ValueError:
         return None
+
+
+def head_answer(request: Any, response: Response) -> Response:
+    """A HEAD gets the GET's status and headers without its body."""
+    if request is not None and request.method.upper() == "HEAD":
+        response.body = b"" if isinstance(response.body, bytes) else ""
+    return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.assets import asset
+from chalicelib.assets import asset, is_binary
 from chalicelib.config import get_settings
 from chalicelib.i18n import normalise
 from chalicelib.web import http
@@ -57,19 +57,49 @@ def settings_hub(ctx: Ctx) -> Response:
     return ctx.render("pages/settings.html", sections=SETTINGS_SECTIONS, help_links=SETTINGS_HELP)
 
 
-@bp.route("/static/{name}", methods=["GET"])
+@bp.route("/static/{name}", methods=http.GET_AND_HEAD)
 def static(name: str) -> Response:
+    return http.head_answer(bp.current_request, _asset_response(name, IMMUTABLE))
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Fixed addresses browsers and phones ask for on their own (no hashed URL): cached a day.
+WELL_KNOWN = {
+    "/favicon.ico": "favicon.ico",
+    "/apple-touch-icon.png": "apple-touch-icon.png",
+    "/manifest.webmanifest": "manifest.webmanifest",
+}
+DAY = "public, max-age=86400"
+
+
+def _asset_response(name: str, cache_control: str) -> Response:
     found = asset(name)
     if found is None:
         return Response(body="Not found", status_code=404, headers={"Content-Type": "text/plain"})
     content, content_type, _digest = found
+    body: bytes | str = content if is_binary(content_type) else content.decode("utf-8")
     return Response(
-        body=content.decode("utf-8"),
-        headers={
-            "Content-Type": content_type,
-            "Cache-Control": "public, max-age=31536000, immutable",
-        },
+        body=body, headers={"Content-Type": content_type, "Cache-Control": cache_control}
     )
+
+
+def _well_known(path: str) -> Response:
+    return http.head_answer(bp.current_request, _asset_response(WELL_KNOWN[path], DAY))
+
+
+@bp.route("/favicon.ico", methods=http.GET_AND_HEAD)
+def favicon() -> Response:
+    return _well_known("/favicon.ico")
+
+
+@bp.route("/apple-touch-icon.png", methods=http.GET_AND_HEAD)
+def apple_touch_icon() -> Response:
+    return _well_known("/apple-touch-icon.png")
+
+
+@bp.route("/manifest.webmanifest", methods=http.GET_AND_HEAD)
+def web_app_manifest() -> Response:
+    return _well_known("/manifest.webmanifest")
 
 
 @route(bp, "/language", methods=("POST",), auth=PUBLIC)
@@ -83,9 +113,10 @@ def choose_language(ctx: Ctx) -> Response:
     return http.redirect(http.safe_next(ctx.form.get("next")))
 
 
-@bp.route("/healthz", methods=["GET"])
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@bp.route("/healthz", methods=http.GET_AND_HEAD)
+def health() -> Response:
+    answer = Response(body='{"status": "ok"}', headers={"Content-Type": "application/json"})
+    return http.head_answer(bp.current_request, answer)
 
 
 @route(bp, "/{proxy+}", methods=("GET", "POST"), auth=PUBLIC, csrf=False)

@@ -34,7 +34,7 @@ class WebSession:
                 else:
                     self.cookies[name] = morsel.value
         body = response.body
-        self.last_body = body.decode() if isinstance(body, bytes) else str(body)
+        self.last_body = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
         return response
 
     def get(self, path: str, headers: dict[str, str] | None = None):
