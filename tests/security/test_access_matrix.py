@@ -76,6 +76,9 @@ OPEN: dict[str, str] = {
     "/follow/{slug}": ALLOWED,
     "/static/{name}": ALLOWED,
     "/healthz": ALLOWED,
+    "/favicon.ico": ALLOWED,
+    "/apple-touch-icon.png": ALLOWED,
+    "/manifest.webmanifest": ALLOWED,
     "/logo/{company_id}/{name}": ALLOWED,
     "/dev/jobs": ALLOWED,  # OUTBOX_ENABLED only (local run, tests); 404 in prod
     "/dev/outbox": ALLOWED,

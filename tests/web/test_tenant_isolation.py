@@ -40,6 +40,10 @@ RAW_ROUTES: frozenset[str] = frozenset(
         # Logos are public (the public company page shows them); names are
         # content hashes, and the route reads no table item.
         "/logo/{company_id}/{name}",
+        # Site icons and the web app manifest: fixed public files.
+        "/favicon.ico",
+        "/apple-touch-icon.png",
+        "/manifest.webmanifest",
     }
 )
 
