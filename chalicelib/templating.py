@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,15 @@ def environment() -> Environment:
 
     env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES, static_url=static_url)
     env.filters["linkify"] = linkify
+    env.filters["datetime_attr"] = datetime_attr
     return env
+
+
+def datetime_attr(moment: datetime) -> str:
+    """A valid ``<time datetime>``: UTC to the second (HTML allows at most 3 fraction digits)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

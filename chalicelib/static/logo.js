@@ -11,7 +11,7 @@
     var problem = document.getElementById("logo-client-error");
     var submit = document.getElementById("logo-submit");
     if (!form || !input || !preview || !problem) { return; }
-    var images = preview.querySelectorAll("img[data-size]");
+    var slots = preview.querySelectorAll("[data-size]");
     var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
     var current = null;
 
@@ -24,7 +24,7 @@
     function clearPreview() {
       preview.hidden = true;
       if (current) { URL.revokeObjectURL(current); current = null; }
-      images.forEach(function (img) { img.removeAttribute("src"); });
+      slots.forEach(function (slot) { slot.textContent = ""; });
     }
 
     input.addEventListener("change", function () {
@@ -37,7 +37,16 @@
       current = URL.createObjectURL(file);
       var probe = new Image();
       probe.onload = function () {
-        images.forEach(function (img) { img.src = current; });
+        slots.forEach(function (slot) {
+          var size = slot.getAttribute("data-size");
+          var img = document.createElement("img");
+          img.className = "logo-preview-img size-" + size;
+          img.alt = "";
+          img.width = img.height = parseInt(size, 10);
+          img.src = current;
+          slot.textContent = "";
+          slot.appendChild(img);
+        });
         preview.hidden = false;
       };
       probe.onerror = function () { clearPreview(); say(form.getAttribute("data-msg-unreadable")); };

@@ -109,7 +109,7 @@ def test_company_profile_logo_and_public_page_in_chromium(page, phone_page, tmp_
     page.set_input_files("#f-logo", str(_logo_png(tmp_path)))
     page.locator("#logo-preview").wait_for(state="visible")
     for size in (32, 64, 128, 256):
-        preview = page.locator(f"img[data-size='{size}']")
+        preview = page.locator(f"[data-size='{size}'] img")
         assert _natural_width(preview) == 600
         assert preview.bounding_box()["width"] == size
     screenshot(page, "company-logo-preview-desktop")
