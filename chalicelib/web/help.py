@@ -1,11 +1,11 @@
-"""Help center, About and System Policy: public, cacheable pages that never touch the table.
+"""Help center, About and System Policy: public pages, cacheable for visitors.
 
-These routes skip the session (``route(..., session=False)``): a page is the
-same for every visitor in a language, costs no DynamoDB request and carries
-no per-visitor data (no CSRF token, no cookie), so browsers and a CDN may keep
-it. Its language comes from the ``lang`` cookie or Accept-Language, hence
-``Vary: Accept-Language, Cookie``: a visitor who switches language never gets
-the cached page of the other one.
+A visitor without a session cookie gets a page that is the same for everyone in
+a language: no DynamoDB request, no per-visitor data (no CSRF token, no cookie),
+so browsers and a CDN may keep it. Its language comes from the ``lang`` cookie
+or Accept-Language, hence ``Vary: Accept-Language, Cookie``. A signed-in user
+(session cookie present) gets the app's navigation and the language saved in
+their profile, in a page that is never cached.
 """
 
 from __future__ import annotations
@@ -38,23 +38,28 @@ def _numbers() -> dict[str, object]:
 
 
 def _page(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response:
-    """Render without the session, CSRF token or flash cookie: nothing personal, so cacheable."""
+    """Signed out: nothing personal (no CSRF token, no flash cookie), so cacheable.
+
+    Signed in: the app's top bar (with its CSRF-protected sign-out), never cached.
+    """
+    signed_in = ctx.principal is not None
     body = render(
         template,
         ctx.locale,
         ctx=ctx,
-        principal=None,
-        csrf_token="",
+        principal=ctx.principal,
+        csrf_token=ctx.csrf_token if signed_in else "",
         flashes=[],
         settings=get_settings(),
         **context,
     )
+    cacheable = status == 200 and not signed_in
     return Response(
         body=body,
         status_code=status,
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": CACHE_CONTROL if status == 200 else "no-store",
+            "Cache-Control": CACHE_CONTROL if cacheable else "no-store",
             "Vary": VARY,
         },
     )
@@ -71,7 +76,7 @@ def _not_found(ctx: Ctx) -> Response:
     )
 
 
-@route(bp, "/help", auth=PUBLIC, session=False)
+@route(bp, "/help", auth=PUBLIC)
 def help_center(ctx: Ctx) -> Response:
     query = " ".join((ctx.query.get("q") or "").split())[:MAX_QUERY]
     numbers = _numbers()
@@ -81,7 +86,7 @@ def help_center(ctx: Ctx) -> Response:
     return _page(ctx, "help/index.html", query="", entries=articles.index(ctx.locale, numbers))
 
 
-@route(bp, "/help/{slug}", auth=PUBLIC, session=False)
+@route(bp, "/help/{slug}", auth=PUBLIC)
 def help_article(ctx: Ctx, slug: str) -> Response:
     shown = articles.render_article(slug, ctx.locale, _numbers())
     if shown is None:
@@ -117,13 +122,13 @@ def help_language(ctx: Ctx) -> Response:
     return http.redirect(http.safe_next(ctx.query.get("next"), "/help"))
 
 
-@route(bp, "/about", auth=PUBLIC, session=False)
+@route(bp, "/about", auth=PUBLIC)
 def about(ctx: Ctx) -> Response:
     page = articles.render_page("about", ctx.locale, _numbers())
     return _page(ctx, "help/about.html", article=page, query="")
 
 
-@route(bp, "/policy", auth=PUBLIC, session=False)
+@route(bp, "/policy", auth=PUBLIC)
 def policy(ctx: Ctx) -> Response:
     page = articles.render_page("policy", ctx.locale, _numbers())
     return _page(ctx, "help/policy.html", article=page, query="")
