@@ -17,6 +17,10 @@
     document.querySelectorAll("[data-print]").forEach(function (button) {
       button.addEventListener("click", function () { window.print(); });
     });
+    // Chart bars are parts of an image (no links inside it); the legend has the links.
+    document.querySelectorAll("svg [data-href]").forEach(function (bar) {
+      bar.addEventListener("click", function () { window.location.href = bar.getAttribute("data-href"); });
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

@@ -80,7 +80,7 @@ def test_dashboard_from_example_to_real_data_then_export_the_list(page):
     screenshot(page, "dashboard-real-desktop")
 
     # Clicking a colour's bar lists the open orders of that colour.
-    page.locator('#aging-svg a[data-colour="green"]').click()
+    page.locator('#aging-svg [data-colour="green"]').click()
     page.wait_for_url("**/orders?colour=green")
     listed = page.locator("#order-list").inner_text()
     assert "Green Customer" in listed and "Done Customer" not in listed
