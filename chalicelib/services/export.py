@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -73,7 +74,7 @@ _threads: list[threading.Thread] = []
 class Column:
     title: str
     width: float
-    kind: str  # text | int | number | datetime | date
+    kind: str  # text | int | number | datetime | date | time
     value: Callable[[Order], object]
 
 
@@ -89,6 +90,14 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
 def _day(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _clock(text: str | None) -> time | None:
+    """A service time ("14:30") as a time value: Excel sorts and formats it as a time."""
+    try:
+        return time.fromisoformat(text) if text else None
     except ValueError:
         return None
 
@@ -130,7 +139,7 @@ def columns_for(company: Company, locale: str, today: date) -> list[Column]:
         Column(_("order.problem"), 48, "text", _attr("problem")),
         Column(_("order.condition"), 36, "text", _attr("condition")),
         Column(_("order.service_date"), 13, "date", lambda o: _day(o.service_date)),
-        Column(_("order.service_time"), 10, "text", _attr("service_time")),
+        Column(_("order.service_time"), 10, "time", lambda o: _clock(o.service_time)),
         Column(_("order.priority"), 11, "text", lambda o: label("priority", o.priority)),
         Column(_("order.technician"), 22, "text", _attr("technician_name")),
         Column(_("order.estimated_value"), 14, "number", lambda o: _decimal(o.estimated_value)),
@@ -163,9 +172,20 @@ def _custom_column(field_id: str, title: str, kind: str) -> Column:
 
 
 class SheetWriter:
-    """One streaming (write-only) worksheet: styled frozen header, auto-filter, typed cells."""
+    """One streaming (write-only) worksheet: styled frozen header, auto-filter, typed cells.
 
-    FORMATS = {"datetime": "yyyy-mm-dd hh:mm", "date": "yyyy-mm-dd", "number": "#,##0.00"}
+    On paper: landscape, fit to the page width, the header row and the order number
+    repeated on every page, page numbers in the footer.
+    """
+
+    FORMATS = {
+        "datetime": "yyyy-mm-dd hh:mm",
+        "date": "yyyy-mm-dd",
+        "time": "hh:mm",
+        "number": "#,##0.00",
+    }
+    FONT = "Calibri"  # named: without a name LibreOffice falls back to a serif
+    LINE_POINTS = 15  # one line of 11 pt text
 
     def __init__(self, columns: list[Column], title: str) -> None:
         # Imported here only: a cold start of the web Lambda never pays for openpyxl.
@@ -175,6 +195,7 @@ class SheetWriter:
         from openpyxl.utils import get_column_letter
 
         self._cell = WriteOnlyCell
+        columns = [_fitted(column) for column in columns]
         self.columns = columns
         self.rows = 0
         self.workbook = Workbook(write_only=True)
@@ -184,7 +205,11 @@ class SheetWriter:
         for index, column in enumerate(columns, 1):
             self.sheet.column_dimensions[get_column_letter(index)].width = column.width
         self.sheet.freeze_panes = "A2"
-        font = Font(bold=True, color="FFFFFF")
+        # A streamed sheet writes a row's height with the row: set before the header goes out.
+        lines = max(_header_lines(column.title, column.width) for column in columns)
+        self.sheet.row_dimensions[1].height = self.LINE_POINTS * lines + 4
+        self._page_setup()
+        font = Font(name=self.FONT, bold=True, color="FFFFFF")
         fill = PatternFill("solid", fgColor=HEADER_FILL)
         align = Alignment(vertical="center", wrap_text=True)
         header = []
@@ -197,6 +222,18 @@ class SheetWriter:
             header.append(cell)
         self.sheet.append(header)
         self._converters = [(column, self._converter(column.kind)) for column in columns]
+
+    def _page_setup(self) -> None:
+        sheet = self.sheet
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0  # as many pages down as the rows need
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.print_title_rows = "1:1"  # the header on every page
+        sheet.print_title_cols = "A:A"  # the order number on every page
+        sheet.print_options.gridLines = True
+        sheet.oddFooter.center.text = "&P / &N"
+        sheet.oddHeader.center.text = "&A"  # the sheet's name
 
     def append(self, order: Order) -> None:
         self.sheet.append([convert(column.value(order)) for column, convert in self._converters])
@@ -245,6 +282,25 @@ class SheetWriter:
     def save(self, out: IO[bytes]) -> None:
         self.sheet.auto_filter.ref = f"A1:{self._last_column}{self.rows + 1}"
         self.workbook.save(out)
+
+
+# Bold header text is wider than a column width's unit (one digit of the default font).
+BOLD_FACTOR = 1.25
+
+
+def _fitted(column: Column) -> Column:
+    """The column widened so that no word of its title is cut when the header wraps."""
+    longest = max((len(word) for word in column.title.split()), default=1)
+    needed = math.ceil(longest * BOLD_FACTOR) + 1
+    return column if column.width >= needed else replace(column, width=needed)
+
+
+def _header_lines(title: str, width: float) -> int:
+    """Lines a header title wraps to (at word boundaries) in a column ``width`` wide."""
+    import textwrap
+
+    room = max(1, int(width / BOLD_FACTOR))
+    return max(1, len(textwrap.wrap(title, room, break_long_words=False)))
 
 
 def _clean(text: str) -> str:
@@ -418,7 +474,8 @@ def _write(
         key = f"exports/{company.company_id}/{secrets.token_hex(16)}.xlsx"
         files.put_file(key, out, CONTENT_TYPE)
     word = translate(job.locale, "export.file_word")
-    filename = f"{company.slug}-{word}-{now():%Y-%m-%d-%H%M}.xlsx"
+    # To the second, plus the job's own id: two exports never share a name.
+    filename = f"{company.slug}-{word}-{now():%Y-%m-%d-%H%M%S}-{job.export_id[:4]}.xlsx"
     job.update(
         actions=[
             ExportJob.status.set(DONE),

@@ -390,7 +390,7 @@ def run_archive(company_id: str, archive_id: str) -> str:
             out.seek(0)
             files.put_file(key, out, CONTENT_TYPE)
         word = translate(job.locale, "data.file_word")
-        filename = f"{company.slug}-{word}-{now():%Y-%m-%d-%H%M}.zip"
+        filename = f"{company.slug}-{word}-{now():%Y-%m-%d-%H%M%S}-{archive_id[:4]}.zip"
         # Progress is written every PROGRESS_EVERY orders; the final count is the file's own.
         count = int(manifest["files"]["orders.json"])
         _set(job, status=DONE, s3_key=key, filename=filename, size=size, orders=count)
