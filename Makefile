@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint pytest infra-check chromium package clean security load check-data screenshots
+.PHONY: run test lint pytest infra-check chromium checkers package clean security load check-data screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,29 @@ run: $(STAMP)
 	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
 
 ## Everything CI checks.
-test: $(STAMP) chromium lint pytest
+test: $(STAMP) chromium checkers lint pytest
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Page checkers of the browser suite: axe-core and the Nu HTML checker (vnu.jar, from its
+# npm packaging, pinned in tests/e2e/tools/package-lock.json), and Java to run it.
+CHECKERS := $(VENV)/checkers
+$(CHECKERS)/.installed: tests/e2e/tools/package.json tests/e2e/tools/package-lock.json
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Installing Debian's Java runtime for the HTML checker"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's npm for the page checkers"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	mkdir -p $(CHECKERS)
+	cp tests/e2e/tools/package.json tests/e2e/tools/package-lock.json $(CHECKERS)/
+	cd $(CHECKERS) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+checkers: $(STAMP) $(CHECKERS)/.installed
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,7 +33,19 @@ def environment() -> Environment:
     env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES, static_url=static_url)
     env.filters["linkify"] = linkify
     env.filters["datetime_attr"] = datetime_attr
+    env.filters["address_breaks"] = address_breaks
     return env
+
+
+def address_breaks(address: str | None) -> Markup:
+    """An e-mail address that may wrap after its ``@`` and before its dots, never mid-word."""
+    if not address:
+        return Markup("")
+    local, at, domain = str(address).rpartition("@")
+    if not at:
+        return escape(address)
+    pieces = str(escape(domain)).split(".")
+    return Markup(f"{escape(local)}@<wbr>" + "<wbr>.".join(pieces))  # noqa: S704 - escaped
 
 
 def datetime_attr(moment: datetime) -> str:
