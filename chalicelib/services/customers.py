@@ -309,6 +309,7 @@ class StaffPanel:
 
 
 def staff_panel(company: Company, view: OrderView) -> StaffPanel:
+    """The last customer e-mail is looked for in the history page shown (the newest 50)."""
     order = view.order
     mails = [e for e in view.events if e.kind in ("mail", "mail_failed")]
     rating = next((x for x in view.extras if isinstance(x, OrderRating)), None)
