@@ -19,7 +19,7 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import Item, query_page, transaction
+from chalicelib.db.base import query_page, transaction
 from chalicelib.db.customers import CustomerAccess, OrderRating, RateWindow
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.domain import workflow
@@ -46,6 +46,12 @@ FOLLOW_WINDOW = timedelta(minutes=15)
 FOLLOW_LIMIT_IP = 5
 FOLLOW_LIMIT_COMPANY = 60
 FOLLOW_LIMIT_ORDER = 3
+# Customer-link chat (anyone holding the link can write, no sign-in): per link's
+# order and per client IP, in fixed windows, so a leaked or scripted link cannot
+# flood the order's partition, the staff's notifications or the order page.
+CHAT_WINDOW = timedelta(minutes=15)
+CHAT_LIMIT_ORDER = 20
+CHAT_LIMIT_IP = 40
 # Every accepted follow request answers after the same time, whether an order
 # matched (lookup + link + SES) or not, so timing tells nothing either.
 FOLLOW_ANSWER_SECONDS = 0.8
@@ -303,6 +309,7 @@ class StaffPanel:
 
 
 def staff_panel(company: Company, view: OrderView) -> StaffPanel:
+    """The last customer e-mail is looked for in the history page shown (the newest 50)."""
     order = view.order
     mails = [e for e in view.events if e.kind in ("mail", "mail_failed")]
     rating = next((x for x in view.extras if isinstance(x, OrderRating)), None)
@@ -362,6 +369,11 @@ class CustomerView:
     chat: list[ChatLine] = field(default_factory=list)
     rating: OrderRating | None = None
     rating_until: datetime | None = None
+    # Paging of the timeline and the chat ("older" links, signed for this link).
+    older_events: str | None = None
+    older_messages: str | None = None
+    events_paged: bool = False
+    messages_paged: bool = False
 
     @property
     def can_rate(self) -> bool:
@@ -384,31 +396,37 @@ def _access(token: str) -> CustomerAccess:
     return access
 
 
-def _load(token: str) -> tuple[CustomerAccess, CustomerView, Order, OrderRating | None]:
-    """GetItem ACCESS + one Query of the order's collection: the whole customer page."""
+def _load(
+    token: str, events_before: str | None = None, messages_before: str | None = None
+) -> tuple[CustomerAccess, CustomerView, Order, OrderRating | None]:
+    """GetItem ACCESS + two Queries of a page each (orders.read_partition): the customer page.
+
+    ``*_before`` are cursors of an "older" link, signed for this very link.
+    """
     access = _access(token)
-    order: Order | None = None
-    events: list[OrderEvent] = []
-    messages: list[OrderMessage] = []
-    rating: OrderRating | None = None
-    for item in Item.query(keys.order(access.order_id), consistent_read=True):
-        if isinstance(item, Order):
-            order = item
-        elif isinstance(item, OrderEvent):
-            events.append(item)
-        elif isinstance(item, OrderMessage):
-            messages.append(item)
-        elif isinstance(item, OrderRating):
-            rating = item
+    scope = f"link:{token_hash(token)}"
+    view = orders.read_partition(
+        access.order_id,
+        events_before=orders.read_cursor(scope, events_before, orders.EVENT_PREFIX),
+        messages_before=orders.read_cursor(scope, messages_before, orders.MESSAGE_PREFIX),
+        consistent=True,
+    )
+    order = view.order if view is not None else None
     # The order must still point at this very link: a replaced or revoked
     # link is dead even if its item somehow survived.
     if (
-        order is None
+        view is None
+        or order is None
         or order.company_id != access.company_id
         or order.access_hash != token_hash(token)
     ):
         raise NotFound()
-    return access, _customer_view(access, order, events, messages, rating), order, rating
+    rating = next((x for x in view.extras if isinstance(x, OrderRating)), None)
+    page = _customer_view(access, order, view.events, view.messages, rating)
+    page.older_events = orders.sign_cursor(scope, view.older_events)
+    page.older_messages = orders.sign_cursor(scope, view.older_messages)
+    page.events_paged, page.messages_paged = view.events_paged, view.messages_paged
+    return access, page, order, rating
 
 
 def _customer_view(
@@ -459,9 +477,11 @@ def _customer_view(
     )
 
 
-def customer_page(token: str) -> CustomerView:
-    """What ``/o/<token>`` shows: 2 requests (GetItem ACCESS, Query of the order)."""
-    return _load(token)[1]
+def customer_page(
+    token: str, events_before: str | None = None, messages_before: str | None = None
+) -> CustomerView:
+    """What ``/o/<token>`` shows: 3 requests (GetItem ACCESS, two Queries of a page each)."""
+    return _load(token, events_before, messages_before)[1]
 
 
 def _reachable_company(company_id: str) -> Company:
@@ -474,11 +494,20 @@ def _reachable_company(company_id: str) -> Company:
     return company
 
 
-def customer_message(token: str, text: str) -> None:
-    """The customer writes in the order's chat; staff are told (technician, else everyone)."""
+def customer_message(token: str, text: str, ip: str = "") -> None:
+    """The customer writes in the order's chat; staff are told (technician, else everyone).
+
+    Rate-limited per order (the link) and per client IP (``TooManyRequests``).
+    """
     _access_item, view, order, _rating = _load(token)
     _reachable_company(order.company_id)
     actor = Actor(name=order.customer_name, kind="customer")
+    orders.check_message(text)  # a message that cannot be sent does not count
+    minutes = int(CHAT_WINDOW.total_seconds() // 60)
+    if ip and _hit("chat-ip", ip, CHAT_WINDOW) > CHAT_LIMIT_IP:
+        raise TooManyRequests("customer.chat_too_many", minutes=minutes)
+    if _hit("chat-order", order.order_id, CHAT_WINDOW) > CHAT_LIMIT_ORDER:
+        raise TooManyRequests("customer.chat_too_many", minutes=minutes)
     orders.append_message(order.order_id, actor, text)
     watchers = [order.technician_id] if order.technician_id else None
     kwargs = {
@@ -615,16 +644,16 @@ def snippet(company: Company) -> str:
     )
 
 
-def _window(at: datetime) -> tuple[str, datetime]:
-    size = int(FOLLOW_WINDOW.total_seconds())
+def _window(at: datetime, length: timedelta = FOLLOW_WINDOW) -> tuple[str, datetime]:
+    size = int(length.total_seconds())
     start = int(at.timestamp()) // size * size
     begins = datetime.fromtimestamp(start, UTC)
-    return begins.strftime("%Y%m%dT%H%M"), begins + FOLLOW_WINDOW
+    return begins.strftime("%Y%m%dT%H%M"), begins + length
 
 
-def _hit(scope: str, value: str) -> int:
+def _hit(scope: str, value: str, length: timedelta = FOLLOW_WINDOW) -> int:
     """Count one request in the current window: one UpdateItem ADD, the new total back."""
-    window, ends = _window(now())
+    window, ends = _window(now(), length)
     counter = RateWindow(*RateWindow.key(scope, value, window))
     counter.upsert([RateWindow.hits.add(1), RateWindow.expires_at.set(ends + timedelta(hours=1))])
     return int(counter.hits)

@@ -425,22 +425,38 @@ def _erase_orders(eraser: Eraser, company: Company | None) -> None:
                 _hand_back(eraser, entry, company)
 
 
-def _order_items(order_id: str) -> list[Item]:
-    return list(Item.query(keys.order(order_id), consistent_read=True))
+def _order_pages(order_id: str) -> Iterator[list[Item]]:
+    """The order's items, a page (one consistent Query) at a time, following the cursor.
+
+    The cursor still works after its item is deleted, so a page may be deleted
+    before the next one is read; memory holds one page, whatever the chat's length.
+    """
+    cursor: str | None = None
+    while True:
+        items, cursor = query_page(
+            keys.order(order_id), page_size=PAGE, start_sk=cursor, consistent=True
+        )
+        if items:
+            yield items
+        if cursor is None:
+            return
 
 
 def _erase_own_order(eraser: Eraser, entry: OrderEntry, company: Company | None) -> None:
-    items = _order_items(entry.order_id)
-    order = next((i for i in items if isinstance(i, Order)), None)
+    try:
+        order: Order | None = Order.get(*Order.key(entry.order_id), consistent_read=True)
+    except DoesNotExist:
+        order = None
     if order is not None and order.executor_id and order.executor_id != eraser.company_id:
-        _keep_for_executor(eraser, order, items, entry)
+        _keep_for_executor(eraser, order, entry)
         return
     if order is not None and order.access_hash:
         eraser.delete_keys([CustomerAccess.key(order.access_hash)])
     if order is not None:
         # Every list entry of the order except ALL (the re-run's way back here).
         eraser.delete_keys(k for k in orders.entries_for(order) if k != (entry.pk, entry.sk))
-    eraser.delete_keys((i.pk, i.sk) for i in items if not isinstance(i, Order))
+    for items in _order_pages(entry.order_id):
+        eraser.delete_keys((i.pk, i.sk) for i in items if i.sk != Order.SK)
     if order is not None:
         eraser.delete_keys([(order.pk, order.sk)])
     eraser.delete_keys([(entry.pk, entry.sk)])
@@ -455,11 +471,12 @@ def _is_customer_data(item: Item) -> bool:
     return item.sk == "RATING"  # the customer's stars and comment
 
 
-def _keep_for_executor(eraser: Eraser, order: Order, items: list[Item], entry: OrderEntry) -> None:
+def _keep_for_executor(eraser: Eraser, order: Order, entry: OrderEntry) -> None:
     """A partner executes this order: it keeps the order, without our customer's data."""
     if order.access_hash:
         eraser.delete_keys([CustomerAccess.key(order.access_hash)])
-    eraser.delete_keys((i.pk, i.sk) for i in items if _is_customer_data(i))
+    for items in _order_pages(order.order_id):
+        eraser.delete_keys((i.pk, i.sk) for i in items if _is_customer_data(i))
     for _attempt in range(ORDER_ATTEMPTS):
         before = orders._snapshot(order)
         order.customer_name = ERASED_NAME

@@ -7,7 +7,11 @@ registration, the per-company number and the monthly quota.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import get_settings
@@ -98,10 +103,20 @@ class Actor:
 
 @dataclass
 class OrderView:
+    """The order with the newest page (or an older page) of its history and of its chat.
+
+    ``events`` and ``messages`` are oldest first; ``older_*`` are the signed cursors of
+    the next older page (None: nothing older), ``*_paged`` say an older page is shown.
+    """
+
     order: Order
     events: list[OrderEvent] = field(default_factory=list)
     messages: list[OrderMessage] = field(default_factory=list)
     extras: list[Item] = field(default_factory=list)
+    older_events: str | None = None
+    older_messages: str | None = None
+    events_paged: bool = False
+    messages_paged: bool = False
 
 
 # -- validation -----------------------------------------------------------
@@ -324,26 +339,172 @@ def can_view(order: Order, company_id: str) -> bool:
     return company_id in (order.company_id, order.executor_id)
 
 
-def order_view(company_id: str, order_id: str) -> OrderView:
-    """Order, history and chat in one Query; another company's order is "not found"."""
-    view: OrderView | None = None
-    events: list[OrderEvent] = []
-    messages: list[OrderMessage] = []
-    extras: list[Item] = []
-    order: Order | None = None
-    for item in Item.query(keys.order(order_id)):
-        if isinstance(item, Order):
-            order = item
-        elif isinstance(item, OrderEvent):
-            events.append(item)
-        elif isinstance(item, OrderMessage):
-            messages.append(item)
-        else:
-            extras.append(item)
-    if order is None or not can_view(order, company_id):
+def order_view(
+    company_id: str,
+    order_id: str,
+    *,
+    events_before: str | None = None,
+    messages_before: str | None = None,
+) -> OrderView:
+    """Order, newest history and newest chat: two Queries reading at most a page each.
+
+    ``*_before`` are cursors from an "older" link; one that is not a valid cursor of
+    this order, for this company, shows the newest page. Another company's order is
+    "not found".
+    """
+    scope = f"{company_id}:{order_id}"
+    view = read_partition(
+        order_id,
+        events_before=read_cursor(scope, events_before, EVENT_PREFIX),
+        messages_before=read_cursor(scope, messages_before, MESSAGE_PREFIX),
+    )
+    if view is None or not can_view(view.order, company_id):
         raise NotFound()
-    view = OrderView(order=order, events=events, messages=messages, extras=extras)
+    view.older_events = sign_cursor(scope, view.older_events)
+    view.older_messages = sign_cursor(scope, view.older_messages)
     return view
+
+
+def load_order(company_id: str, order_id: str) -> Order:
+    """The order alone (one GetItem), for changes that need no history; foreign: not found."""
+    try:
+        order = Order.get(*Order.key(order_id))
+    except DoesNotExist:
+        raise NotFound() from None
+    if not can_view(order, company_id):
+        raise NotFound()
+    return order
+
+
+# -- an order's partition, a page at a time ----------------------------------
+#
+# Sort keys of ``ORDER#<id>``: ``EVENT#<stamp>`` < ``META`` < ``MSG#<stamp>`` <
+# ``RATING``. Read backwards, ``sk <= META`` starts with the order and goes on
+# with its newest events; ``sk >= MSG#`` starts with the rating and goes on with
+# the newest messages. So the newest page of both is two Queries of a page
+# each, whatever the number of messages.
+
+EVENT_PREFIX = "EVENT#"
+MESSAGE_PREFIX = "MSG#"
+RATING_SK = "RATING"
+HISTORY_PAGE = 50  # history lines and chat messages an order page shows at once
+_CURSOR_SK = re.compile(r"^(EVENT|MSG)#[0-9A-Za-z:.+#-]{10,80}$")
+
+
+def sign_cursor(scope: str, sk: str | None) -> str | None:
+    """An "older" link's cursor: the sort key, bound to who reads which order (HMAC)."""
+    if sk is None:
+        return None
+    raw = sk.encode()
+    mac = hmac.new(_cursor_key(), scope.encode() + b"|" + raw, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+
+def read_cursor(scope: str, cursor: str | None, prefix: str) -> str | None:
+    """The sort key behind a cursor signed for ``scope``; None when it is not one."""
+    if not cursor or len(cursor) > 200:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, TypeError):
+        return None
+    mac, raw = data[:12], data[12:]
+    expected = hmac.new(_cursor_key(), scope.encode() + b"|" + raw, hashlib.sha256).digest()[:12]
+    if not hmac.compare_digest(mac, expected):
+        return None
+    sk = raw.decode(errors="replace")
+    return sk if sk.startswith(prefix) and _CURSOR_SK.match(sk) else None
+
+
+def _cursor_key() -> bytes:
+    return hashlib.sha256(b"order-cursor|" + get_settings().secret_key.encode()).digest()
+
+
+def read_partition(
+    order_id: str,
+    *,
+    events_before: str | None = None,
+    messages_before: str | None = None,
+    consistent: bool = False,
+    page: int = HISTORY_PAGE,
+) -> OrderView | None:
+    """The order and a page of its history and chat (cursors are plain sort keys here).
+
+    Newest pages: two Queries. An older page of either side reads that side from its
+    cursor, and the order (or the rating) with one more GetItem/BatchGetItem.
+    None when the order does not exist.
+    """
+    partition = keys.order(order_id)
+    anchors: dict[str, Item] = {}
+    events, older_events = _side(
+        partition, Item.sk <= Order.SK, EVENT_PREFIX, events_before, page, consistent, anchors
+    )
+    messages, older_messages = _side(
+        partition,
+        Item.sk >= MESSAGE_PREFIX,
+        MESSAGE_PREFIX,
+        messages_before,
+        page,
+        consistent,
+        anchors,
+    )
+    paged = ((Order.SK, events_before), (RATING_SK, messages_before))
+    missing = [sk for sk, cursor in paged if cursor]
+    if missing:
+        for item in Item.batch_get([(partition, sk) for sk in missing], consistent_read=consistent):
+            anchors[item.sk] = item
+    order = anchors.pop(Order.SK, None)
+    if not isinstance(order, Order):
+        return None
+    return OrderView(
+        order=order,
+        events=[e for e in events if isinstance(e, OrderEvent)],
+        messages=[m for m in messages if isinstance(m, OrderMessage)],
+        extras=list(anchors.values()),
+        older_events=older_events,
+        older_messages=older_messages,
+        events_paged=events_before is not None,
+        messages_paged=messages_before is not None,
+    )
+
+
+def _side(
+    partition: str,
+    newest: Condition,
+    prefix: str,
+    before: str | None,
+    page: int,
+    consistent: bool,
+    anchors: dict[str, Item],
+) -> tuple[list[Item], str | None]:
+    """One Query, newest first: ``page`` items of ``prefix`` (oldest first) and the cursor
+    of the next older page. Without a cursor the Query starts at the anchor (the order,
+    the rating) and keeps what is not of ``prefix`` in ``anchors``."""
+    if before is None:
+        found, _next = query_page(
+            partition,
+            range_key_condition=newest,
+            page_size=page + 2,  # the anchor, and one more to know whether older ones exist
+            forward=False,
+            consistent=consistent,
+        )
+    else:
+        found, _next = query_page(
+            partition,
+            range_key_condition=Item.sk.startswith(prefix),
+            page_size=page + 1,
+            forward=False,
+            start_sk=before,
+            consistent=consistent,
+        )
+    items: list[Item] = []
+    for item in found:
+        if item.sk.startswith(prefix):
+            items.append(item)
+        elif before is None:
+            anchors[item.sk] = item
+    older = items[page - 1].sk if len(items) > page else None
+    return items[:page][::-1], older
 
 
 def team(company_id: str) -> dict[str, str]:
@@ -519,7 +680,7 @@ def edit_order(
     team_members: Mapping[str, str],
 ) -> Order:
     """Save the edit form; a stale version is refused with who changed it and when."""
-    order = order_view(company.company_id, order_id).order
+    order = load_order(company.company_id, order_id)
     require_owner(order, company.company_id)
     try:
         expected = int(form.get("version", ""))
@@ -555,7 +716,7 @@ def change_status(
     version: int | None = None,
 ) -> tuple[Order, OrderEvent]:
     """Move the order through the workflow; invalid moves are refused with a reason."""
-    order = order_view(company_id, order_id).order
+    order = load_order(company_id, order_id)
     actor, checks = _partner_guard(order, company_id, actor, action)
     if version is not None and order.version != version:
         raise EditConflict(who=order.updated_by_name, when=order.updated_at)
@@ -641,17 +802,23 @@ def record_event(order_id: str, actor: Actor, kind: str, note: str) -> OrderEven
 
 def post_message(company_id: str, order_id: str, actor: Actor, text: str) -> OrderMessage:
     """Append to the order's one chat thread; never overwrites (unique sort key)."""
-    order = order_view(company_id, order_id).order  # access check
+    order = load_order(company_id, order_id)  # access check
     actor, _checks = _partner_guard(order, company_id, actor, "message")
     return append_message(order_id, actor, text)
 
 
-def append_message(order_id: str, actor: Actor, text: str) -> OrderMessage:
+def check_message(text: str) -> str:
+    """The message as it will be stored; ValidationFailed when it is empty or too long."""
     body = text.strip()
     if not body:
         raise ValidationFailed({"text": ("form.required", {})})
     if len(body) > MAX_MESSAGE:
         raise ValidationFailed({"text": ("form.too_long", {"n": MAX_MESSAGE})})
+    return body
+
+
+def append_message(order_id: str, actor: Actor, text: str) -> OrderMessage:
+    body = check_message(text)
     at = now()
     message = OrderMessage(
         *OrderMessage.key(order_id, f"{at.isoformat()}#{random.randbytes(4).hex()}"),

@@ -4,7 +4,8 @@ Everything is read through the company's own keys: its ``CO#<id>``
 partition (profile, users, invitations, partnerships, counters, exports),
 its ``ALL`` order list (each order's partition: history, chat, rating), each
 user's notification partition and its intake index. Orders stream one at a
-time into ``orders.json`` inside the zip and into the XLSX (the export's
+time into ``orders.json`` inside the zip (each order's history and chat a page
+at a time) and into the XLSX (the export's
 ``SheetWriter``); customers are gathered in a temporary SQLite file, so
 memory stays flat however many orders there are. No secret leaves: no
 password hash (Login items are not read), no token or its hash, no session.
@@ -142,12 +143,16 @@ def _order_ids(company_id: str) -> Iterator[str]:
             yield entry.order_id
 
 
-def _json_array(out: IO[bytes], documents: Iterator[dict[str, Any]]) -> int:
+def _json_array(out: IO[bytes], documents: Iterator[dict[str, Any] | _OrderDocument]) -> int:
     """Write a JSON array one element at a time; returns how many."""
     count = 0
     out.write(b"[")
     for doc in documents:
-        out.write((b",\n" if count else b"\n") + json.dumps(doc, ensure_ascii=False).encode())
+        out.write(b",\n" if count else b"\n")
+        if isinstance(doc, _OrderDocument):
+            doc.write(out)
+        else:
+            out.write(json.dumps(doc, ensure_ascii=False).encode())
         count += 1
     out.write(b"\n]\n" if count else b"]\n")
     return count
@@ -301,38 +306,56 @@ def _intake_items(company_id: str) -> Iterator[Item]:
 
 def _orders(
     company_id: str, sheet: export.SheetWriter, customers: _Customers, progress: Any
-) -> Iterator[dict[str, Any]]:
-    """Each order of the list with its history, chat and rating: one Query per order."""
+) -> Iterator[_OrderDocument]:
+    """Each order of the list (one GetItem), its history, chat and rating streamed later."""
     for order_id in _order_ids(company_id):
-        order: Order | None = None
-        events: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        rating: dict[str, Any] | None = None
-        for item in Item.query(keys.order(order_id)):
-            if isinstance(item, Order):
-                order = item
-            elif isinstance(item, OrderEvent):
-                events.append(document(item))
-            elif isinstance(item, OrderMessage):
-                messages.append(document(item))
-            elif item.sk == "RATING":
-                rating = document(item)
-        if order is None or company_id not in (order.company_id, order.executor_id):
+        try:
+            order = Order.get(*Order.key(order_id))
+        except DoesNotExist:
+            continue
+        if company_id not in (order.company_id, order.executor_id):
             continue
         sheet.append(order)
         owned = order.company_id == company_id
         if owned:
             customers.add(order)
         doc = document(order, "version")
-        doc.update(
-            role="owner" if owned else "executor",
-            history=events,
-            chat=messages,
-            rating=rating,
-        )
-        yield doc
+        doc.update(role="owner" if owned else "executor")
+        yield _OrderDocument(doc, order_id)
         if progress is not None and sheet.rows % PROGRESS_EVERY == 0:
             progress(sheet.rows)
+
+
+class _OrderDocument:
+    """One order of ``orders.json``: its fields, then ``history``, ``chat`` and ``rating``
+    written while the order's partition is read a page (one Query) at a time, so an
+    order with 10,000 messages takes no more memory than one with ten."""
+
+    def __init__(self, doc: dict[str, Any], order_id: str) -> None:
+        self.doc = doc
+        self.order_id = order_id
+
+    def write(self, out: IO[bytes]) -> None:
+        head = json.dumps(self.doc, ensure_ascii=False)[:-1]  # without its closing brace
+        out.write(head.encode() + (b", " if self.doc else b"") + b'"history": [')
+        section, count, rating = "history", 0, None
+        # Sort keys: EVENT#… < META < MSG#… < RATING: the history, then the chat.
+        for item in _partition(keys.order(self.order_id)):
+            if isinstance(item, OrderEvent | OrderMessage):
+                if isinstance(item, OrderMessage) and section == "history":
+                    out.write(b'], "chat": [')
+                    section, count = "chat", 0
+                out.write((b", " if count else b"") + _json(document(item)))
+                count += 1
+            elif item.sk == "RATING":
+                rating = document(item)
+        if section == "history":
+            out.write(b'], "chat": [')
+        out.write(b'], "rating": ' + _json(rating) + b"}")
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 # -- jobs -----------------------------------------------------------------------------

@@ -30,7 +30,9 @@ PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow"}
 
 
 def _customer_page(ctx: Ctx, token: str, status: int = 200, **extra: object) -> Response:
-    view = customers.customer_page(token)
+    view = customers.customer_page(
+        token, ctx.query.get("history_before") or None, ctx.query.get("chat_before") or None
+    )
     context = {"page": view, "token": token, "errors": {}, "values": {}, "problem": None}
     context.update(extra)
     response = ctx.render(CUSTOMER_PAGE, status=status, **context)
@@ -46,10 +48,14 @@ def customer_order(ctx: Ctx, token: str) -> Response:
 @route(bp, "/o/{token}/messages", methods=("POST",), auth=PUBLIC)
 def customer_message(ctx: Ctx, token: str) -> Response:
     try:
-        customers.customer_message(token, ctx.form.get("text", ""))
+        customers.customer_message(token, ctx.form.get("text", ""), ctx.client_ip)
     except ValidationFailed as problem:
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
         return _customer_page(ctx, token, 422, errors=errors, values=ctx.form)
+    except TooManyRequests as problem:
+        # What they typed stays in the box; the message says when to send it.
+        errors = {"text": ctx._(problem.key, **problem.params)}
+        return _customer_page(ctx, token, 429, errors=errors, values=ctx.form)
     ctx.flash("customer.message_sent", "success")
     return http.redirect(f"/o/{token}#chat")
 

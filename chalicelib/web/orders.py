@@ -125,7 +125,12 @@ def order_detail(
 ) -> Response:
     """The order page; forms posted elsewhere re-show it with their errors (and what was typed)."""
     assert ctx.principal is not None
-    view = orders.order_view(ctx.principal.company_id, order_id)
+    view = orders.order_view(
+        ctx.principal.company_id,
+        order_id,
+        events_before=ctx.query.get("history_before") or None,
+        messages_before=ctx.query.get("chat_before") or None,
+    )
     # Sharing with a partner: what this company may do (an executor fewer actions).
     panel = partners.order_panel(ctx.principal.company, view.order)
     return ctx.render(
@@ -153,14 +158,14 @@ def _colour(order: orders.Order) -> str | None:
 def edit_order(ctx: Ctx, order_id: str) -> Response:
     assert ctx.principal is not None
     company = ctx.principal.company
-    view = orders.order_view(company.company_id, order_id)
-    orders.require_owner(view.order, company.company_id)  # a partner executes, never edits
+    order = orders.load_order(company.company_id, order_id)
+    orders.require_owner(order, company.company_id)  # a partner executes, never edits
     team = orders.team(company.company_id)
     if ctx.method == "GET":
         return ctx.render(
             "pages/order_form.html",
-            order=view.order,
-            values=_form_values(view.order),
+            order=order,
+            values=_form_values(order),
             errors={},
             team=team,
             usage=None,
@@ -174,7 +179,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
         return ctx.form_error_page(
             "pages/order_form.html",
             problem,
-            order=view.order,
+            order=order,
             team=team,
             usage=None,
             limit=None,
@@ -185,7 +190,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
         return ctx.render(
             "pages/order_form.html",
             status=409,
-            order=view.order,
+            order=order,
             values=ctx.form,
             errors={},
             team=team,
@@ -259,16 +264,16 @@ def post_message(ctx: Ctx, order_id: str) -> Response:
     except partners.PartnerActionRefused as problem:
         ctx.flash(problem.key, "error", **problem.params)
         return http.redirect(f"/orders/{order_id}#chat")
-    view = orders.order_view(ctx.principal.company_id, order_id)
-    watchers = {view.order.technician_id} - {ctx.principal.user_id, None}
+    order = orders.load_order(ctx.principal.company_id, order_id)
+    watchers = {order.technician_id} - {ctx.principal.user_id, None}
     # The technician is the owner's: a partner's message does not reach the owner's users here.
-    if watchers and view.order.company_id == ctx.principal.company_id:
+    if watchers and order.company_id == ctx.principal.company_id:
         notifications.notify(
             ctx.principal.company_id,
             watchers,
             "chat_message",  # type: ignore[arg-type]
             order_id=order_id,
-            order_number=view.order.number,
+            order_number=order.number,
             params={"author": ctx.principal.user.name},
         )
     return http.redirect(f"/orders/{order_id}#chat")

@@ -199,3 +199,46 @@ def test_intake_submissions_are_limited_per_address_with_a_translated_message(cl
     with later(hours=4, minutes=1):
         assert send_intake(visitor, code, intake_fields()).status_code == 200
     LIMITS_CHECKED.append("intake per IP")
+
+
+# -- the customer's chat (anyone holding the link can write) ------------------------------
+
+
+def test_customer_chat_is_limited_per_order_keeps_the_text_then_recovers(client):
+    from tests.security.actors import customer_token
+
+    staff = sign_up(client)
+    _order, email = register_order(staff)
+    link = f"/o/{customer_token(email)}"
+    customer = WebSession(client, accept_language="es")
+    customer.get(link)
+    with later(hours=5):  # a window of its own
+        for n in range(customers.CHAT_LIMIT_ORDER):
+            assert customer.post(f"{link}/messages", {"text": f"hola {n}"}).status_code == 303
+        typed = "¿Pueden venir el jueves?"
+        assert customer.post(f"{link}/messages", {"text": typed}).status_code == 429
+        assert shows(customer, "es", "customer.chat_too_many", minutes=15)
+        assert typed in customer.text()
+    with later(hours=5, minutes=16):
+        assert customer.post(f"{link}/messages", {"text": typed}).status_code == 303
+    LIMITS_CHECKED.append("customer chat per order")
+
+
+def test_customer_chat_from_one_address_is_limited_across_links(client):
+    from tests.security.actors import customer_token
+
+    staff = sign_up(client)
+    links = [f"/o/{customer_token(register_order(staff)[1])}" for _ in range(3)]
+    per_link = customers.CHAT_LIMIT_IP // len(links) + 1  # under each order's own limit
+    assert per_link <= customers.CHAT_LIMIT_ORDER
+    customer = WebSession(client, accept_language="pt-BR")
+    customer.get(links[0])
+    answers = []
+    with later(hours=6):
+        for link in links:
+            for n in range(per_link):
+                answers.append(customer.post(f"{link}/messages", {"text": f"oi {n}"}).status_code)
+        assert answers.count(303) == customers.CHAT_LIMIT_IP
+        assert answers[-1] == 429
+        assert shows(customer, "pt-BR", "customer.chat_too_many", minutes=15)
+    LIMITS_CHECKED.append("customer chat per IP")

@@ -88,8 +88,9 @@ def test_the_customer_page_shows_the_order_and_nothing_internal(client, budget):
     with budget:
         answer = customer.get(link)
     assert answer.status_code == 200
-    assert budget.dynamodb_requests <= 2, [c.operation for c in budget.dynamodb]
-    assert [c.operation for c in budget.dynamodb] == ["GetItem", "Query"]
+    # The link, then the order's newest history and newest chat (a page each).
+    assert budget.dynamodb_requests <= 3, [c.operation for c in budget.dynamodb]
+    assert [c.operation for c in budget.dynamodb] == ["GetItem", "Query", "Query"]
     page = customer.text()
     assert "Order #1" in page and "Lavanderia Estrela" in page
     assert "Scheduled" in page and "2031-03-04 09:30" in page
@@ -289,7 +290,8 @@ def test_staff_order_page_with_the_panel_stays_within_budget(client, budget):
     order_id, _email = register(staff)
     with budget:
         assert staff.get(f"/orders/{order_id}").status_code == 200
-    assert budget.dynamodb_requests <= 3, [c.operation for c in budget.dynamodb]
+    # Session, partnerships, and the order's newest history and newest chat (a page each).
+    assert budget.dynamodb_requests <= 4, [c.operation for c in budget.dynamodb]
 
 
 def test_staff_members_can_resend_but_another_company_cannot(client):
