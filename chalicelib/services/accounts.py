@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
@@ -419,11 +419,22 @@ def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
 
 
 def _attempt_succeeded(email: str, ip: str | None) -> None:
-    """A right password clears the address's throttle and gives the IP its attempt back."""
-    with transaction() as tx:
-        tx.delete(Throttle(*Throttle.key("email", email)))
-        if ip is not None:
-            tx.update(Throttle(*Throttle.key("ip", ip)), actions=[Throttle.failures.add(-1)])
+    """A right password clears the address's throttle and gives the IP its attempt back.
+
+    Two plain writes, not a transaction: colleagues signing in at the same
+    moment from one office address would cancel each other's transactions
+    (TransactionConflict) on the shared IP item.
+    """
+    Throttle(*Throttle.key("email", email)).delete()
+    if ip is None:
+        return
+    try:
+        Throttle(*Throttle.key("ip", ip)).update(
+            actions=[Throttle.failures.add(-1)], condition=Throttle.pk.exists()
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
 
 
 def password_matches(email: str, user_id: str, password: str) -> bool:
@@ -511,17 +522,20 @@ def unlock_token(token: str) -> LinkToken:
 
 
 def unlock_account(token: str) -> None:
-    """Burn the unlock link and clear the address's sign-in lock (one transaction)."""
+    """Burn the unlock link (single use), then clear the address's sign-in lock.
+
+    Two writes, not a transaction: the Throttle item takes parallel sign-in
+    reservations, which would cancel a transaction (TransactionConflict). A
+    crash between them leaves the lock to expire or a password reset.
+    """
     found = unlock_token(token)
-    tx = transaction()
     try:
-        with tx:
-            tx.delete(found, condition=LinkToken.pk.exists())
-            tx.delete(Throttle(*Throttle.key("email", found.email)))
-    except TransactWriteError as error:
-        if LinkToken.key(UNLOCK, token_hash(token)) in failed_keys(error, tx):
+        found.delete(condition=LinkToken.pk.exists())
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
             raise NotFound("unlock.invalid") from error  # used a moment ago
         raise
+    Throttle(*Throttle.key("email", found.email)).delete()
 
 
 # -- password reset -------------------------------------------------------
