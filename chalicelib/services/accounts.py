@@ -322,22 +322,24 @@ def _locked(seconds: int) -> TooManyRequests:
     return TooManyRequests("login.locked", minutes=max(1, (seconds + 59) // 60))
 
 
-def _reserve_attempt(kind: str, value: str, limit: int) -> Throttle:
+def _reserve_attempt(kind: str, value: str, limit: int, *, full_refuses: bool = True) -> Throttle:
     """Count one attempt *before* it is evaluated (one conditional UpdateItem).
 
     Refused (TooManyRequests) while locked or once ``limit`` attempts hold
     the window: with any number of parallel guesses, at most ``limit`` reach
     the password check. The attempt stays counted as a failure unless
-    ``_attempt_succeeded`` gives it back.
+    ``_attempt_succeeded`` gives it back. With ``full_refuses`` False only a
+    lock refuses (loopback, see ``log_in``).
     """
     current = now()
     item = Throttle(*Throttle.key(kind, value))
-    unlocked = Throttle.locked_until.does_not_exist() | (Throttle.locked_until <= current)
-    room = (
-        Throttle.failures.does_not_exist()
-        | (Throttle.failures < limit)
-        | (Throttle.attempted_at < current - STALE_WINDOW)
-    )
+    condition = Throttle.locked_until.does_not_exist() | (Throttle.locked_until <= current)
+    if full_refuses:
+        condition &= (
+            Throttle.failures.does_not_exist()
+            | (Throttle.failures < limit)
+            | (Throttle.attempted_at < current - STALE_WINDOW)
+        )
     try:
         item.upsert(
             actions=[
@@ -345,7 +347,7 @@ def _reserve_attempt(kind: str, value: str, limit: int) -> Throttle:
                 Throttle.attempted_at.set(current),
                 Throttle.expires_at.set(current + THROTTLE_MEMORY),
             ],
-            condition=unlocked & room,
+            condition=condition,
         )
     except UpdateError as error:
         if not _condition_failed(error):
@@ -398,7 +400,10 @@ def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
     the password is checked (see ``_reserve_attempt``).
     """
     email = email.strip().lower()
-    by_ip = _reserve_attempt("ip", ip, IP_FAILURES)
+    # Loopback is every visitor of the local run (`chalice local` reports
+    # 127.0.0.1): its simultaneous right sign-ins must not fill the IP's window,
+    # so there only its lock refuses (failures still lock it).
+    by_ip = _reserve_attempt("ip", ip, IP_FAILURES, full_refuses=_counted_ip(ip))
     try:
         by_email = _reserve_attempt("email", email, ACCOUNT_FAILURES)
     except TooManyRequests:
