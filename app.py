@@ -4,6 +4,7 @@ from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
 from chalicelib.assets import BINARY_TYPES
+from chalicelib.config import get_settings
 from chalicelib.lazy import lazy_module
 from chalicelib.web import (
     accounts,
@@ -24,6 +25,9 @@ from chalicelib.web import (
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 jobs = lazy_module("chalicelib.services.jobs")
+
+# A deployed function without its stage or signing secret refuses to start (config.py).
+get_settings()
 
 app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+
+# The stages that run on this machine (`make run`, the tests): only they have a
+# default secret, the local outbox and the /dev/jobs page.
+LOCAL_STAGES = ("local", "test")
+# What a deployed function cannot run without (infra/resources.yaml and
+# .chalice/config.json set them): it refuses to start when one is missing,
+# instead of falling back to the local defaults.
+DEPLOYED_REQUIRES = ("STAGE", "SECRET_KEY", "TABLE_NAME", "BUCKET_NAME", "MAIL_SENDER", "BASE_URL")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """A deployed function's environment lacks what it needs: it must not start."""
 
 
 @dataclass(frozen=True)
@@ -37,41 +51,74 @@ class Settings:
         # with the stage's variables and no secret.
         if self.secret:
             return self.secret
-        if self.stage in ("local", "test"):
+        if self.stage in LOCAL_STAGES:
             return "local-development-secret-not-for-production"
         raise RuntimeError("SECRET_KEY must be set outside the local run and the tests")
 
     @property
     def is_local(self) -> bool:
-        return self.stage in ("local", "test")
+        return self.stage in LOCAL_STAGES
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
     if value is None:
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def deployed(env: Mapping[str, str]) -> bool:
+    """Running as a Lambda function: the runtime sets this in every function, and
+    nothing else does (`chalice package` imports the app without it)."""
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def check_deployed(env: Mapping[str, str]) -> None:
+    """Refuse to start a deployed function that lacks its stage or signing secret."""
+    missing = [name for name in DEPLOYED_REQUIRES if not env.get(name, "").strip()]
+    if missing:
+        raise ConfigurationError(
+            f"CheckOS will not start: {', '.join(missing)} not set in this function's "
+            "environment (.chalice/config.json sets STAGE, infra/resources.yaml the rest)"
+        )
+    if env["STAGE"] in LOCAL_STAGES:
+        raise ConfigurationError(
+            f"CheckOS will not start: STAGE={env['STAGE']} is for the local run and the "
+            "tests only, not for a deployed function"
+        )
+    if len(env["SECRET_KEY"].strip()) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"CheckOS will not start: SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"
+        )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    stage = os.environ.get("STAGE", "local")
+    return settings_from(os.environ)
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """The settings of an environment; a deployed one is checked first (fail closed)."""
+    if deployed(env):
+        check_deployed(env)
+    # Only outside Lambda may STAGE be left out: the local run's default.
+    stage = env.get("STAGE", "local")
     return Settings(
         stage=stage,
-        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        table_name=os.environ.get("TABLE_NAME", "checkos-local"),
-        bucket_name=os.environ.get("BUCKET_NAME", "checkos-local-files"),
-        mail_sender=os.environ.get("MAIL_SENDER", "no-reply@checkos.example"),
-        base_url=os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-        secret=os.environ.get("SECRET_KEY", ""),
-        default_locale=os.environ.get("DEFAULT_LOCALE", "en"),
-        dynamodb_host=os.environ.get("DYNAMODB_HOST") or None,
-        # Never in prod, whatever the environment says.
-        outbox_enabled=stage != "prod" and _flag("OUTBOX_ENABLED", False),
-        secure_cookies=_flag("SECURE_COOKIES", stage not in ("local", "test")),
-        free_plan_monthly_orders=int(os.environ.get("FREE_PLAN_MONTHLY_ORDERS", "100")),
-        inactivity_days=int(os.environ.get("INACTIVITY_DAYS", "180")),
-        community_url=_web_address(os.environ.get("COMMUNITY_URL", "")),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        table_name=env.get("TABLE_NAME", "checkos-local"),
+        bucket_name=env.get("BUCKET_NAME", "checkos-local-files"),
+        mail_sender=env.get("MAIL_SENDER", "no-reply@checkos.example"),
+        base_url=env.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        secret=env.get("SECRET_KEY", ""),
+        default_locale=env.get("DEFAULT_LOCALE", "en"),
+        dynamodb_host=env.get("DYNAMODB_HOST") or None,
+        # Only in the local run and the tests, whatever the environment says.
+        outbox_enabled=stage in LOCAL_STAGES and _flag(env, "OUTBOX_ENABLED", False),
+        secure_cookies=_flag(env, "SECURE_COOKIES", stage not in LOCAL_STAGES),
+        free_plan_monthly_orders=int(env.get("FREE_PLAN_MONTHLY_ORDERS", "100")),
+        inactivity_days=int(env.get("INACTIVITY_DAYS", "180")),
+        community_url=_web_address(env.get("COMMUNITY_URL", "")),
     )
 
 

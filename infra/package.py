@@ -2,7 +2,10 @@
 
 Chalice ships only app.py, chalicelib/ and vendor/, so templates/ is copied
 into chalicelib/templates in a scratch copy of the project, never in the
-source tree. Usage: python -m infra.package OUT_DIR [--stage dev|prod]
+source tree. Usage: python -m infra.package OUT_DIR [--stage dev|prod] [--template-only]
+
+``--template-only`` writes the same merged SAM template without building the
+Lambda zip (no pip download): what the configuration tests read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("app.py", "chalicelib", "requirements.txt", ".chalice")
@@ -61,12 +66,49 @@ def build(out_dir: Path, stage: str = "dev") -> Path:
     return out_dir
 
 
+def build_template(out_dir: Path, stage: str = "dev") -> Path:
+    """Chalice's own packager on the project (``--merge-template`` as in ``build``),
+    its code packaging step replaced by an empty archive: ``OUT_DIR/sam.yaml`` only.
+
+    Chalice imports app.py with the stage's variables to list the functions,
+    so run it in a process of its own (``python -m infra.package ... --template-only``).
+    """
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy.packager import LambdaDeploymentPackager
+
+    out_dir = out_dir.resolve()
+    with tempfile.TemporaryDirectory(prefix="checkos-template-") as scratch:
+        placeholder = Path(scratch) / "code.zip"
+        zipfile.ZipFile(placeholder, "w").close()
+        factory = CLIFactory(project_dir=str(ROOT))
+        config = factory.create_config_obj(stage)
+        packager = factory.create_app_packager(
+            config,
+            factory.create_package_options(),
+            "cloudformation",
+            "yaml",
+            str(ROOT / "infra" / "resources.yaml"),
+        )
+        with mock.patch.object(
+            LambdaDeploymentPackager,
+            "create_deployment_package",
+            lambda *_args, **_kwargs: str(placeholder),
+        ):
+            packager.package_app(config, str(out_dir), stage)
+    (out_dir / "deployment.zip").unlink(missing_ok=True)
+    return out_dir / "sam.yaml"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--stage", default="dev")
+    parser.add_argument("--template-only", action="store_true")
     args = parser.parse_args()
-    print(build(args.out_dir, args.stage))
+    if args.template_only:
+        print(build_template(args.out_dir, args.stage))
+    else:
+        print(build(args.out_dir, args.stage))
 
 
 if __name__ == "__main__":

@@ -181,6 +181,8 @@ class EmailCode(Item, discriminator="EmailCode"):
     email = UnicodeAttribute()
     code_hash = UnicodeAttribute()
     tries = NumberAttribute(default=0)
+    # Tries carry over to a resent code until then (the first code's expiry).
+    tries_window_ends = UTCDateTimeAttribute(null=True)
     sent_at = UTCDateTimeAttribute()
 
     @classmethod
@@ -192,9 +194,16 @@ class Throttle(Item, discriminator="Throttle"):
     """``THROTTLE#<kind>#<value>``: failed attempts and the lock they earned."""
 
     SK = "THROTTLE"
+    # Attempts reserved in the current window (before each is evaluated); a
+    # reservation is refused at the limit, so parallel guesses gain nothing.
     failures = NumberAttribute(default=0)
     locked_until = UTCDateTimeAttribute(null=True)
     lock_seconds = NumberAttribute(default=0)
+    # The latest reservation: a full window whose lock was never written (the
+    # evaluating request died) frees itself a while after it.
+    attempted_at = UTCDateTimeAttribute(null=True)
+    # The latest unlock link e-mailed for this address (at most one an hour).
+    unlock_sent_at = UTCDateTimeAttribute(null=True)
 
     @classmethod
     def key(cls, kind: str, value: str) -> tuple[str, str]:

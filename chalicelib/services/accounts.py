@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
-from chalicelib.db.base import Item, conflicted, failed_keys, transaction
+from chalicelib.db.base import conflicted, failed_keys, transaction
 from chalicelib.db.customers import RateWindow
 from chalicelib.domain.errors import (
     AppError,
@@ -30,6 +31,8 @@ from chalicelib.domain.validation import Checker, slugify
 from chalicelib.services import activity, directory, mailer, sessions
 from chalicelib.services.sessions import now
 
+log = logging.getLogger("checkos.accounts")
+
 CODE_LIFETIME = timedelta(minutes=30)
 CODE_MAX_TRIES = 5
 CODE_RESEND_COOLDOWN = timedelta(seconds=60)
@@ -39,6 +42,13 @@ RESET_LIFETIME = timedelta(hours=1)
 ACCOUNT_FAILURES, IP_FAILURES = 5, 20
 FIRST_LOCK_SECONDS, MAX_LOCK_SECONDS = 60, 3600
 THROTTLE_MEMORY = timedelta(hours=24)
+# A window left full without its lock (the request evaluating its last attempt
+# died before writing the lock) frees itself this long after its latest attempt.
+STALE_WINDOW = timedelta(minutes=5)
+# Unlock links: e-mailed when an address gets locked, at most one an hour.
+UNLOCK = "UNLOCK"
+UNLOCK_LIFETIME = timedelta(hours=24)
+UNLOCK_MAIL_INTERVAL = timedelta(hours=1)
 ROLES = ("admin", "staff")
 # Anonymous visitors make these pages e-mail an address they typed: fixed
 # windows per IP (and per address for resets, counted whether or not it has
@@ -194,22 +204,36 @@ def _code_digest(company_id: str, code: str) -> str:
 
 
 def send_email_code(company: Company, email: str, locale: str, *, resend: bool = False) -> None:
-    """Store a fresh 6-digit code (hashed) for ``email`` and mail it."""
+    """Store a fresh 6-digit code (hashed) for ``email`` and mail it.
+
+    A resend keeps the tries already spent while the previous code's window
+    lasts: asking for new codes never buys more guesses.
+    """
     current = now()
-    if resend:
-        try:
-            existing = EmailCode.get(*EmailCode.key(company.company_id))
-            if existing.sent_at + CODE_RESEND_COOLDOWN > current:
-                wait = int((existing.sent_at + CODE_RESEND_COOLDOWN - current).total_seconds()) + 1
-                raise TooManyRequests("verify.resend_wait", seconds=wait)
-        except DoesNotExist:
-            pass
+    tries, window_ends = 0, current + CODE_LIFETIME
+    try:
+        existing: EmailCode | None = EmailCode.get(
+            *EmailCode.key(company.company_id), consistent_read=True
+        )
+    except DoesNotExist:
+        existing = None
+    if existing is not None:
+        if resend and existing.sent_at + CODE_RESEND_COOLDOWN > current:
+            wait = int((existing.sent_at + CODE_RESEND_COOLDOWN - current).total_seconds()) + 1
+            raise TooManyRequests("verify.resend_wait", seconds=wait)
+        ends = existing.tries_window_ends or existing.expires_at
+        if ends is not None and ends > current:
+            tries, window_ends = int(existing.tries or 0), ends
+            if resend and tries >= CODE_MAX_TRIES:
+                # A code nobody may try is not worth a message.
+                raise _too_many_tries(existing)
     code = f"{secrets.randbelow(1_000_000):06d}"
     EmailCode(
         *EmailCode.key(company.company_id),
         email=email,
         code_hash=_code_digest(company.company_id, code),
-        tries=0,
+        tries=tries,
+        tries_window_ends=window_ends,
         sent_at=current,
         expires_at=current + CODE_LIFETIME,
     ).save()
@@ -226,28 +250,42 @@ def send_email_code(company: Company, email: str, locale: str, *, resend: bool =
         raise AppError("verify.mail_failed") from problem
 
 
+def _too_many_tries(pending: EmailCode) -> CodeProblem:
+    """The tries are spent until the window of the first code ends (a resend adds none)."""
+    ends = pending.tries_window_ends or pending.expires_at or now()
+    minutes = max(1, int((ends - now()).total_seconds() + 59) // 60)
+    return CodeProblem("verify.too_many_tries", minutes=minutes)
+
+
 def verify_email_code(company: Company, code: str) -> Company:
-    """Check the code; on success the address becomes the company's validated e-mail."""
+    """Check the code; on success the address becomes the company's validated e-mail.
+
+    The try is reserved (a conditional UpdateItem) before the code is
+    compared, so parallel guesses never get more than CODE_MAX_TRIES.
+    """
     try:
-        pending = EmailCode.get(*EmailCode.key(company.company_id))
+        pending = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
     except DoesNotExist:
         raise CodeProblem("verify.no_code") from None
     if pending.expires_at is None or pending.expires_at <= now():
         raise CodeProblem("verify.expired")
     if pending.tries >= CODE_MAX_TRIES:
-        raise CodeProblem("verify.too_many_tries")
+        raise _too_many_tries(pending)
+    try:
+        pending.update(
+            actions=[EmailCode.tries.add(1)],
+            condition=(EmailCode.tries < CODE_MAX_TRIES)
+            & (EmailCode.code_hash == pending.code_hash),
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
+        raise _too_many_tries(pending) from None
     given = "".join(ch for ch in code if ch.isdigit())
     if not hmac.compare_digest(pending.code_hash, _code_digest(company.company_id, given)):
-        try:
-            pending.update(
-                actions=[EmailCode.tries.add(1)],
-                condition=EmailCode.tries < CODE_MAX_TRIES,
-            )
-        except UpdateError:
-            raise CodeProblem("verify.too_many_tries") from None
-        left = CODE_MAX_TRIES - pending.tries
+        left = CODE_MAX_TRIES - int(pending.tries)
         if left <= 0:
-            raise CodeProblem("verify.too_many_tries")
+            raise _too_many_tries(pending)
         raise CodeProblem("verify.wrong_code", left=left)
     with transaction() as tx:
         tx.update(
@@ -276,63 +314,142 @@ def _locked_for(throttles: list[Throttle]) -> int:
     return int(max(waits)) + 1 if waits else 0
 
 
-def _record_failure(kind: str, value: str, limit: int) -> None:
+def _condition_failed(error: UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _locked(seconds: int) -> TooManyRequests:
+    return TooManyRequests("login.locked", minutes=max(1, (seconds + 59) // 60))
+
+
+def _reserve_attempt(kind: str, value: str, limit: int, *, full_refuses: bool = True) -> Throttle:
+    """Count one attempt *before* it is evaluated (one conditional UpdateItem).
+
+    Refused (TooManyRequests) while locked or once ``limit`` attempts hold
+    the window: with any number of parallel guesses, at most ``limit`` reach
+    the password check. The attempt stays counted as a failure unless
+    ``_attempt_succeeded`` gives it back. With ``full_refuses`` False only a
+    lock refuses (loopback, see ``log_in``).
+    """
     current = now()
-    pk, sk = Throttle.key(kind, value)
-    item = Throttle(pk, sk)
-    item.upsert(
-        actions=[
-            Throttle.failures.add(1),
-            Throttle.expires_at.set(current + THROTTLE_MEMORY),
-        ]
-    )
-    if item.failures >= limit:
-        seconds = min(MAX_LOCK_SECONDS, max(FIRST_LOCK_SECONDS, int(item.lock_seconds or 0) * 2))
-        item.update(
+    item = Throttle(*Throttle.key(kind, value))
+    condition = Throttle.locked_until.does_not_exist() | (Throttle.locked_until <= current)
+    if full_refuses:
+        condition &= (
+            Throttle.failures.does_not_exist()
+            | (Throttle.failures < limit)
+            | (Throttle.attempted_at < current - STALE_WINDOW)
+        )
+    try:
+        item.upsert(
+            actions=[
+                Throttle.failures.add(1),
+                Throttle.attempted_at.set(current),
+                Throttle.expires_at.set(current + THROTTLE_MEMORY),
+            ],
+            condition=condition,
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
+        raise _locked(_refused_wait(kind, value)) from None
+    return item
+
+
+def _refused_wait(kind: str, value: str) -> int:
+    """Seconds until a refused reservation may succeed (the lock, or the one being set)."""
+    try:
+        found = Throttle.get(*Throttle.key(kind, value), consistent_read=True)
+    except DoesNotExist:
+        return FIRST_LOCK_SECONDS
+    return _locked_for([found]) or _next_lock_seconds(found)
+
+
+def _next_lock_seconds(item: Throttle) -> int:
+    return min(MAX_LOCK_SECONDS, max(FIRST_LOCK_SECONDS, int(item.lock_seconds or 0) * 2))
+
+
+def _attempt_failed(reserved: Throttle, limit: int) -> bool:
+    """The reserved attempt failed: the one that filled the window sets the lock.
+
+    Returns True when this call set a lock.
+    """
+    if int(reserved.failures or 0) < limit:
+        return False
+    seconds = _next_lock_seconds(reserved)
+    try:
+        reserved.update(
             actions=[
                 Throttle.failures.set(0),
                 Throttle.lock_seconds.set(seconds),
-                Throttle.locked_until.set(current + timedelta(seconds=seconds)),
-            ]
+                Throttle.locked_until.set(now() + timedelta(seconds=seconds)),
+            ],
+            condition=Throttle.failures >= limit,
         )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
+        return False  # another failed attempt of this window set it
+    return True
 
 
 def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
-    """Verify credentials under throttling; returns (session token, login)."""
+    """Verify credentials under throttling; returns (session token, login).
+
+    The attempt is reserved on the address's and the IP's throttles before
+    the password is checked (see ``_reserve_attempt``).
+    """
     email = email.strip().lower()
-    throttles = [
-        t
-        for t in Item.batch_get([Throttle.key("email", email), Throttle.key("ip", ip)])
-        if isinstance(t, Throttle)
-    ]
-    wait = _locked_for(throttles)
-    if wait:
-        raise TooManyRequests("login.locked", minutes=max(1, (wait + 59) // 60))
+    # Loopback is every visitor of the local run (`chalice local` reports
+    # 127.0.0.1): its simultaneous right sign-ins must not fill the IP's window,
+    # so there only its lock refuses (failures still lock it).
+    by_ip = _reserve_attempt("ip", ip, IP_FAILURES, full_refuses=_counted_ip(ip))
+    try:
+        by_email = _reserve_attempt("email", email, ACCOUNT_FAILURES)
+    except TooManyRequests:
+        _attempt_failed(by_ip, IP_FAILURES)  # an attempt on a locked address counts for the IP
+        raise
     try:
         login = Login.get(*Login.key(email))
     except DoesNotExist:
         verify_password(DUMMY_HASH, password)  # same time as a real check
         login = None
     if login is None or not verify_password(login.password_hash, password):
-        _record_failure("email", email, ACCOUNT_FAILURES)
-        _record_failure("ip", ip, IP_FAILURES)
+        if _attempt_failed(by_email, ACCOUNT_FAILURES) and login is not None:
+            send_unlock_link(login, email)
+        _attempt_failed(by_ip, IP_FAILURES)
         raise InvalidCredentials()
-    if any(t.pk == Throttle.key("email", email)[0] for t in throttles):
-        Throttle(*Throttle.key("email", email)).delete()
+    _attempt_succeeded(email, ip)
     return sessions.start_session(login.user_id, login.company_id), login
+
+
+def _attempt_succeeded(email: str, ip: str | None) -> None:
+    """A right password clears the address's throttle and gives the IP its attempt back.
+
+    Two plain writes, not a transaction: colleagues signing in at the same
+    moment from one office address would cancel each other's transactions
+    (TransactionConflict) on the shared IP item.
+    """
+    Throttle(*Throttle.key("email", email)).delete()
+    if ip is None:
+        return
+    try:
+        Throttle(*Throttle.key("ip", ip)).update(
+            actions=[Throttle.failures.add(-1)], condition=Throttle.pk.exists()
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
 
 
 def password_matches(email: str, user_id: str, password: str) -> bool:
     """A signed-in user's re-entered password (before a destructive action).
 
-    Counted by the same per-address throttle as sign-in, so a left-open
-    session cannot be used to guess the password.
+    Counted by the same per-address throttle as sign-in, reserved before the
+    check, so a left-open session cannot be used to guess the password.
     """
     email = email.strip().lower()
-    key = Throttle.key("email", email)
-    wait = _locked_for([t for t in Item.batch_get([key]) if isinstance(t, Throttle)])
-    if wait:
-        raise TooManyRequests("login.locked", minutes=max(1, (wait + 59) // 60))
+    reserved = _reserve_attempt("email", email, ACCOUNT_FAILURES)
     try:
         login = Login.get(*Login.key(email), consistent_read=True)
     except DoesNotExist:
@@ -343,9 +460,87 @@ def password_matches(email: str, user_id: str, password: str) -> bool:
         and login.user_id == user_id
         and verify_password(login.password_hash, password)
     )
-    if not valid:
-        _record_failure("email", email, ACCOUNT_FAILURES)
+    if valid:
+        _attempt_succeeded(email, None)
+    elif _attempt_failed(reserved, ACCOUNT_FAILURES) and login is not None:
+        send_unlock_link(login, email)
     return valid
+
+
+# -- unlock links ----------------------------------------------------------
+
+
+def send_unlock_link(login: Login, email: str) -> None:
+    """E-mail the account's owner a single-use link that lifts the lock.
+
+    A lock must not let anyone keep the owner out: the link (or a password
+    reset) clears it. At most one link an hour per address (a conditional
+    write on its throttle), always to the account's own address.
+    """
+    current = now()
+    try:
+        Throttle(*Throttle.key("email", email)).update(
+            actions=[Throttle.unlock_sent_at.set(current)],
+            condition=Throttle.pk.exists()
+            & (
+                Throttle.unlock_sent_at.does_not_exist()
+                | (Throttle.unlock_sent_at < current - UNLOCK_MAIL_INTERVAL)
+            ),
+        )
+    except UpdateError as error:
+        if not _condition_failed(error):
+            raise
+        return
+    token = new_token()
+    LinkToken(
+        *LinkToken.key(UNLOCK, token_hash(token)),
+        kind=UNLOCK,
+        company_id=login.company_id,
+        user_id=login.user_id,
+        email=email,
+        expires_at=current + UNLOCK_LIFETIME,
+    ).save(condition=LinkToken.pk.does_not_exist())
+    try:
+        locale = User.get(*User.key(login.company_id, login.user_id)).locale
+    except DoesNotExist:
+        return
+    try:
+        mailer.send_templated(
+            email,
+            "account_unlock",
+            locale or get_settings().default_locale,
+            link=f"{get_settings().base_url}/login/unlock/{token}",
+            hours=int(UNLOCK_LIFETIME.total_seconds() // 3600),
+        )
+    except MailNotSent:
+        log.warning("unlock link not sent")
+
+
+def unlock_token(token: str) -> LinkToken:
+    try:
+        found = LinkToken.get(*LinkToken.key(UNLOCK, token_hash(token)), consistent_read=True)
+    except DoesNotExist:
+        raise NotFound("unlock.invalid") from None
+    if found.expires_at is None or found.expires_at <= now():
+        raise NotFound("unlock.invalid")
+    return found
+
+
+def unlock_account(token: str) -> None:
+    """Burn the unlock link (single use), then clear the address's sign-in lock.
+
+    Two writes, not a transaction: the Throttle item takes parallel sign-in
+    reservations, which would cancel a transaction (TransactionConflict). A
+    crash between them leaves the lock to expire or a password reset.
+    """
+    found = unlock_token(token)
+    try:
+        found.delete(condition=LinkToken.pk.exists())
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise NotFound("unlock.invalid") from error  # used a moment ago
+        raise
+    Throttle(*Throttle.key("email", found.email)).delete()
 
 
 # -- password reset -------------------------------------------------------

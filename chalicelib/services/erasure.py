@@ -52,7 +52,7 @@ from chalicelib.db.data_rights import ERASING, ErasureJob
 from chalicelib.db.intake import FormKey, IntakeRequest, RateCounter
 from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.db.partners import PartnerInvite, Partnership
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.validation import fold
 from chalicelib.services import accounts, directory, notifications, orders, partners
 from chalicelib.services.orders import Actor
@@ -123,8 +123,38 @@ def request_erasure(principal: Principal, form: Mapping[str, str]) -> None:
     _start_background(principal.company_id)
 
 
+# A concurrent write to the Company (a settings save, a logo, a reactivation)
+# makes the marking read it again and retry: the deletion always wins.
+MARK_ATTEMPTS = 10
+
+
 def mark(company: Company, user_id: str) -> None:
-    """One transaction: status ``deleting``, the job item, and the public handles gone."""
+    """One transaction: status ``deleting``, the job item, and the public handles gone.
+
+    The Company update is conditioned on the version read and bumps it, like
+    any versioned save: a settings form read before the deletion then fails
+    its own version condition instead of writing ``status = active`` back,
+    and the directory cards and handles removed are exactly the stored ones.
+    (An update without the version condition would reset a shell's version
+    to 1, which an old form could match again.)
+    """
+    company_id = company.company_id
+    for attempt in range(MARK_ATTEMPTS):
+        if attempt:
+            try:
+                company = Company.get(*Company.key(company_id), consistent_read=True)
+            except DoesNotExist:
+                return
+        if company.status == DELETING:
+            log.info("company already being deleted", extra={"company": company_id})
+            return
+        if _try_mark(company, user_id):
+            return
+    raise Conflict("erase.busy")
+
+
+def _try_mark(company: Company, user_id: str) -> bool:
+    """False when the Company changed since it was read (read it again and retry)."""
     company_id = company.company_id
     at = now()
     job = ErasureJob(
@@ -139,14 +169,14 @@ def mark(company: Company, user_id: str) -> None:
     try:
         with tx:
             tx.update(
-                Company(*Company.key(company_id)),
+                company,
                 actions=[
                     Company.status.set(DELETING),
                     Company.gsi3pk.remove(),  # out of the inactivity job's index
                     Company.gsi3sk.remove(),
                 ],
+                # The version condition is added (and the version bumped) by the model.
                 condition=Company.pk.exists() & (Company.status != DELETING),
-                add_version_condition=False,
             )
             tx.save(job, condition=ErasureJob.pk.does_not_exist())
             tx.delete(
@@ -160,10 +190,10 @@ def mark(company: Company, user_id: str) -> None:
                 )
             directory.write_changes(tx, company, None)
     except TransactWriteError as error:
-        if Company.key(company_id) in failed_keys(error, tx):
-            log.info("company already being deleted", extra={"company": company_id})
-            return
+        if Company.key(company_id) in failed_keys(error, tx) or conflicted(error):
+            return False
         raise
+    return True
 
 
 # -- running ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Sign-up, e-mail validation, login/logout and password reset pages."""
+"""Sign-up, e-mail validation, login/logout, unlock links and password reset pages."""
 
 from __future__ import annotations
 
@@ -113,6 +113,17 @@ def login(ctx: Ctx) -> Response:
         accounts.log_out(ctx.session_token)
     ctx.sign_in(token, found.user_id, found.company_id)
     return http.redirect(next_page)
+
+
+@route(bp, "/login/unlock/{token}", methods=("GET", "POST"), auth=PUBLIC)
+def unlock(ctx: Ctx, token: str) -> Response:
+    """The e-mailed unlock link: a button (a GET changes nothing, mail scanners open links)."""
+    accounts.unlock_token(token)
+    if ctx.method == "GET":
+        return ctx.render("pages/unlock.html", token=token)
+    accounts.unlock_account(token)
+    ctx.flash("unlock.done", "success")
+    return http.redirect("/login")
 
 
 @route(bp, "/logout", methods=("POST",), auth=PUBLIC)

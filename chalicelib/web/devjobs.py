@@ -1,8 +1,8 @@
 """Local scheduled-jobs page: run the nightly and daily jobs by hand and see their summary.
 
-`chalice local` runs no schedules. Like the outbox, the page exists only
-where OUTBOX_ENABLED is set (the local run and the tests, never prod);
-elsewhere it answers 404.
+`chalice local` runs no schedules. Like the outbox, the page exists only in
+the local and test stages with OUTBOX_ENABLED set; every deployed stage
+answers 404, whatever else is set.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ PAGE = "pages/dev_jobs.html"
 
 
 def _require_enabled() -> None:
-    if not get_settings().outbox_enabled:
+    settings = get_settings()
+    # The stage decides first: a deployed stage has no outbox whatever else is set.
+    if not (settings.is_local and settings.outbox_enabled):
         raise NotFound()
 
 

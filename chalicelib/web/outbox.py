@@ -1,7 +1,8 @@
 """Local outbox: every e-mail the local (moto) SES accepted, rendered with live links.
 
-Only the local run and the tests enable it (OUTBOX_ENABLED, never in prod);
-elsewhere the page answers 404. moto is imported here lazily: Lambda has none.
+Only the local and test stages have it (and there only with OUTBOX_ENABLED);
+every deployed stage answers 404, whatever else is set. moto is imported here
+lazily: Lambda has none.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def _part(message: Message, subtype: str) -> str:
 
 
 def _require_enabled() -> None:
-    if not get_settings().outbox_enabled:
+    settings = get_settings()
+    # The stage decides first: a deployed stage has no outbox whatever else is set.
+    if not (settings.is_local and settings.outbox_enabled):
         raise NotFound()
 
 

@@ -108,6 +108,7 @@ CAPABILITIES: dict[str, tuple[str | None, str]] = {
     "/intake/confirm/{token}": ("intake", "intake_token"),
     "/invite/{token}": (None, ""),
     "/password/reset/{token}": (None, ""),
+    "/login/unlock/{token}": (None, ""),  # holders: tests/web/test_lockout.py
 }
 
 # The partner executes the shared order: what it may do there. Owner-only
