@@ -31,8 +31,9 @@ from chalicelib.db.orders import (
     OrderEvent,
     OrderMessage,
 )
+from chalicelib.db.partners import Partnership
 from chalicelib.db.stats import rating_updates, stat_updates
-from chalicelib.domain import workflow
+from chalicelib.domain import visibility, workflow
 from chalicelib.domain.aging import attention_key
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_id
@@ -98,10 +99,18 @@ class Actor:
 
 @dataclass
 class OrderView:
-    order: Order
+    order: Order  # as stored: what writes start from; never rendered as it is
     events: list[OrderEvent] = field(default_factory=list)
     messages: list[OrderMessage] = field(default_factory=list)
     extras: list[Item] = field(default_factory=list)
+    access: visibility.Access = visibility.NO_ACCESS
+    # The viewer's side of its partnership with the owner (executors only).
+    link: Partnership | None = None
+
+    @property
+    def shown(self) -> Order:
+        """The order as this viewer may see it (pages, print): owner-only fields blanked."""
+        return shown(self.order, self.access)
 
 
 # -- validation -----------------------------------------------------------
@@ -321,11 +330,64 @@ def _event(order: Order, actor: Actor, kind: str, at: datetime, **extra: str | N
 
 
 def can_view(order: Order, company_id: str) -> bool:
+    """Only a first filter: ``access_for`` decides (the executor's partnership state)."""
     return company_id in (order.company_id, order.executor_id)
 
 
+def link_of(company_id: str, owner_id: str) -> Partnership | None:
+    """The executor's side of its partnership with the owner: one GetItem."""
+    try:
+        return Partnership.get(*Partnership.key(company_id, owner_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def access_for(order: Order, company_id: str, link: Partnership | None = None) -> visibility.Access:
+    """``visibility.order_access`` for a company, given its link with the owner."""
+    return visibility.order_access(
+        order.company_id,
+        order.executor_id,
+        order.status,
+        company_id,
+        link.state if link is not None else None,
+        owner_erased=order.owner_erased_at is not None,
+    )
+
+
+def links_of(company_id: str) -> dict[str, Partnership]:
+    """Our side of every partnership, by partner id: one Query (exports, archives)."""
+    found = Item.query(keys.company(company_id), Item.sk.startswith("PARTNER#"))
+    return {p.partner_id: p for p in found if isinstance(p, Partnership)}
+
+
+def shown(order: Order, access: visibility.Access) -> Order:
+    """A detached copy carrying only the fields ``access`` allows (the rest blank)."""
+    copy = _snapshot(order)
+    for name in visibility.ALL_FIELDS - access.fields:
+        if name == "custom":
+            copy.custom = {}
+        elif name in ("company_id", "order_id", "number", "status"):
+            continue  # keys every view needs; never hidden by the rule
+        else:
+            setattr(copy, name, _hidden_value(name))
+    return copy
+
+
+def _hidden_value(name: str) -> object:
+    attribute = Order.get_attributes()[name]
+    if attribute.null:
+        return None
+    default = attribute.default
+    return default() if callable(default) else default
+
+
 def order_view(company_id: str, order_id: str) -> OrderView:
-    """Order, history and chat in one Query; another company's order is "not found"."""
+    """Order, history and chat in one Query; an order the company may not see is "not found".
+
+    The executor of a shared order also reads its partnership with the owner
+    (one GetItem): a deleted link hides the open orders, a suspended one
+    leaves them read-only (``visibility.order_access``).
+    """
     view: OrderView | None = None
     events: list[OrderEvent] = []
     messages: list[OrderMessage] = []
@@ -342,7 +404,13 @@ def order_view(company_id: str, order_id: str) -> OrderView:
             extras.append(item)
     if order is None or not can_view(order, company_id):
         raise NotFound()
-    view = OrderView(order=order, events=events, messages=messages, extras=extras)
+    link = link_of(company_id, order.company_id) if company_id != order.company_id else None
+    access = access_for(order, company_id, link)
+    if not access.visible:
+        raise NotFound()
+    view = OrderView(
+        order=order, events=events, messages=messages, extras=extras, access=access, link=link
+    )
     return view
 
 

@@ -932,16 +932,13 @@ class OrderPanel:
         return bool(self.order.executor_id) or self.can_assign
 
 
-def order_panel(company: Company, order: Order) -> OrderPanel:
-    """At most one request: our partnerships (owner) or our link with the owner (executor)."""
+def order_panel(
+    company: Company, order: Order, executor_link: Partnership | None = None
+) -> OrderPanel:
+    """At most one request: our partnerships (owner); the executor's link comes with the
+    order's view (``orders.order_view`` read it to decide the access)."""
     if order.company_id != company.company_id:
-        try:
-            link: Partnership | None = Partnership.get(
-                *Partnership.key(company.company_id, order.company_id), consistent_read=True
-            )
-        except DoesNotExist:
-            link = None
-        return OrderPanel("executor", order, company.active, link=link)
+        return OrderPanel("executor", order, company.active, link=executor_link)
     panel = OrderPanel("owner", order, company.active)
     if not workflow.is_open(order.status) and not order.executor_id:
         return panel  # nothing to share or decide: no request
