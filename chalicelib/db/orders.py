@@ -130,6 +130,7 @@ class OrderEntry(Item, discriminator="OrderEntry"):
     technician_name = UnicodeAttribute(null=True)
     created = UnicodeAttribute()  # ISO timestamp of registration
     rating = NumberAttribute(null=True)
+    owner_erased = BooleanAttribute(null=True)  # Order.owner_erased_at is set (visibility rule)
     # Folded copies for filters combined with another dimension.
     f_name = UnicodeAttribute(default="")
     f_type = UnicodeAttribute(default="")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 import zipfile
 from collections.abc import Iterator
@@ -288,9 +289,20 @@ def _export(tab: WebSession) -> Iterator[str]:
     export_id = answer.headers["Location"].rsplit("/", 1)[1]
     job = ExportJob.get(*ExportJob.key(ids_of(tab)[0], export_id), consistent_read=True)
     assert job.status == "done" and job.s3_key, job.status
+    _presigned_to(tab, answer.headers["Location"], job.s3_key)
     stored = files.get_bytes(job.s3_key)
     assert stored is not None
     yield from _xlsx_cells(stored.data)
+
+
+def _presigned_to(tab: WebSession, page: str, key: str) -> None:
+    """The download page's presigned link leads to exactly the file searched here."""
+    from urllib.parse import unquote
+
+    assert tab.get(page).status_code == 200
+    links = [unquote(h.replace("&amp;", "&")) for h in re.findall(r'href="([^"]+)"', tab.text())]
+    signed = [link for link in links if "X-Amz-Signature" in link]
+    assert signed and all(key in link for link in signed), (page, signed)
 
 
 def _archive(tab: WebSession) -> Iterator[str]:
@@ -305,6 +317,7 @@ def _archive(tab: WebSession) -> Iterator[str]:
     archive_id = answer.headers["Location"].rsplit("/", 1)[1]
     job = DataArchive.get(*DataArchive.key(ids_of(tab)[0], archive_id), consistent_read=True)
     assert job.status == "done" and job.s3_key, job.status
+    _presigned_to(tab, answer.headers["Location"], job.s3_key)
     stored = files.get_bytes(job.s3_key)
     assert stored is not None
     with zipfile.ZipFile(io.BytesIO(stored.data)) as archive:

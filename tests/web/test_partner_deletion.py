@@ -161,3 +161,31 @@ def test_a_suspended_partnership_blocks_every_action_of_the_executor(client):
     # No new export carries the open order while the link is suspended.
     cells = _export_cells(b)
     assert "Suspended Sofia" not in cells
+
+
+def test_a_handback_cut_short_never_shows_the_orders_and_deleting_again_finishes_it(
+    client, monkeypatch
+):
+    from chalicelib.services import partners
+
+    a, b = _partners(client, quote=False)
+    a_id, b_id = _company(a), _company(b)
+    open_id = _order(a, "Halfway Helena")
+    _share(a, open_id, b_id)
+    with monkeypatch.context() as patch:
+        patch.setattr(partners, "hand_back_open_orders", lambda *args: 0)  # a run cut short
+        a.get(f"/partners/{b_id}")
+        assert a.post(f"/partners/{b_id}/delete").status_code == 303
+    assert _stored(open_id).executor_id == b_id  # still shared: its rows are still there
+    b.get("/orders?view=all")
+    assert "Halfway Helena" not in b.text()
+    b.get("/orders")
+    assert "Halfway Helena" not in b.text()
+    assert b.get(f"/orders/{open_id}").status_code == 404
+    assert "Halfway Helena" not in _export_cells(b)
+    # Deleting again (the link is already disabled) finishes the handback.
+    a.get(f"/partners/{b_id}")
+    assert a.post(f"/partners/{b_id}/delete").status_code == 303
+    assert _stored(open_id).executor_id is None
+    kinds = [e.kind for e in order_view(a_id, open_id).events]
+    assert kinds.count("returned") == 1
