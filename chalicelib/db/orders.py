@@ -63,6 +63,9 @@ class Order(Item, discriminator="Order"):
     # sha256 of the customer's current access token (ACCESS#<hash>), so staff
     # can revoke the link; None when no link is live.
     access_hash = UnicodeAttribute(null=True)
+    # Set when the owner deleted its company while a partner executed the order:
+    # the executor keeps it, read-only, although its link with the owner is disabled.
+    owner_erased_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     created_by_name = UnicodeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -127,6 +130,7 @@ class OrderEntry(Item, discriminator="OrderEntry"):
     technician_name = UnicodeAttribute(null=True)
     created = UnicodeAttribute()  # ISO timestamp of registration
     rating = NumberAttribute(null=True)
+    owner_erased = BooleanAttribute(null=True)  # Order.owner_erased_at is set (visibility rule)
     # Folded copies for filters combined with another dimension.
     f_name = UnicodeAttribute(default="")
     f_type = UnicodeAttribute(default="")

@@ -22,7 +22,7 @@ from chalicelib.db.accounts import Company
 from chalicelib.db.base import query_page, transaction
 from chalicelib.db.customers import CustomerAccess, OrderRating, RateWindow
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
-from chalicelib.domain import workflow
+from chalicelib.domain import visibility, workflow
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, TooManyRequests
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
@@ -175,7 +175,8 @@ def _mail(company: Company, order: Order, template: str, locale: str | None) -> 
             from_name=company.name,
             subject_params=subject_params,
             company=company,
-            order=order,
+            # Only what the customer may see of the order (domain/visibility.py).
+            order=orders.shown(order, visibility.customer_access()),
             link=link,
             follow_url=f"{settings.base_url}/follow/{company.slug}?number={order.number}",
             logo_url=f"{settings.base_url}{logo}" if logo else None,
@@ -449,6 +450,7 @@ def _customer_view(
     logo = None
     if access.company_logo_key:
         logo = f"/logo/{access.company_id}/{access.company_logo_key.rsplit('/', 1)[-1]}"
+    order = orders.shown(order, visibility.customer_access())  # domain/visibility.py
     return CustomerView(
         order_id=order.order_id,
         company_id=order.company_id,

@@ -522,6 +522,7 @@ def _keep_for_executor(eraser: Eraser, order: Order, entry: OrderEntry) -> None:
         )
         # The last change may have been the customer's (a rating): it names them.
         order.updated_at, order.updated_by_name = event.at, event.actor_name
+        order.owner_erased_at = event.at  # the executor keeps it (domain/visibility.py)
         old, new = orders.entries_for(before), orders.entries_for(order)
         partner_prefix = keys.order_entries(str(order.executor_id), "")
         kept = {k: e for k, e in new.items() if k[0].startswith(partner_prefix)}

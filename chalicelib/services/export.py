@@ -37,6 +37,7 @@ from chalicelib.db.accounts import Company
 from chalicelib.db.base import Item
 from chalicelib.db.exports import DONE, FAILED, QUEUED, RUNNING, ExportJob
 from chalicelib.db.orders import Order, OrderEntry
+from chalicelib.db.partners import Partnership
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import NotFound
@@ -351,7 +352,13 @@ def first_rows(company_id: str, filters: OrderFilters) -> tuple[list[OrderEntry]
 
 
 def full_orders(company_id: str, entries: Iterable[OrderEntry]) -> Iterator[Order]:
-    """Whole orders for the entries, in list order: one BatchGetItem per 100."""
+    """Whole orders for the entries, in list order: one BatchGetItem per 100.
+
+    Each as the company may see it (``domain/visibility.py``): an order it
+    executes comes without the owner's internal fields, and not at all when
+    the partnership is deleted (open orders) or suspended (open orders).
+    """
+    links: dict[str, Partnership] | None = None  # read once, at the first executed order
     pending = iter(entries)
     while chunk := list(islice(pending, BATCH_KEYS)):
         found = {
@@ -361,8 +368,13 @@ def full_orders(company_id: str, entries: Iterable[OrderEntry]) -> Iterator[Orde
         }
         for entry in chunk:
             order = found.get(entry.order_id)
-            if order is not None and orders.can_view(order, company_id):
-                yield order
+            if order is None or not orders.can_view(order, company_id):
+                continue
+            if order.company_id != company_id and links is None:
+                links = orders.links_of(company_id)
+            access = orders.access_for(order, company_id, (links or {}).get(order.company_id))
+            if access.exportable:
+                yield orders.shown(order, access)
 
 
 # -- jobs ----------------------------------------------------------------------

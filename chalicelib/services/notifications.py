@@ -29,6 +29,7 @@ KINDS: tuple[str, ...] = (
     "open_30_days",
     "bad_rating",
     "partnership",
+    "order_returned",
 )
 PAGE_SIZE = 30
 

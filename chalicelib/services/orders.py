@@ -36,8 +36,9 @@ from chalicelib.db.orders import (
     OrderEvent,
     OrderMessage,
 )
+from chalicelib.db.partners import Partnership
 from chalicelib.db.stats import rating_updates, stat_updates
-from chalicelib.domain import workflow
+from chalicelib.domain import visibility, workflow
 from chalicelib.domain.aging import attention_key
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_id
@@ -107,6 +108,8 @@ class OrderView:
 
     ``events`` and ``messages`` are oldest first; ``older_*`` are the signed cursors of
     the next older page (None: nothing older), ``*_paged`` say an older page is shown.
+    ``order`` is as stored (what writes start from) and never rendered as it is:
+    pages show ``shown``, the fields ``access`` allows this viewer.
     """
 
     order: Order
@@ -117,6 +120,14 @@ class OrderView:
     older_messages: str | None = None
     events_paged: bool = False
     messages_paged: bool = False
+    access: visibility.Access = visibility.NO_ACCESS
+    # The viewer's side of its partnership with the owner (executors only).
+    link: Partnership | None = None
+
+    @property
+    def shown(self) -> Order:
+        """The order as this viewer may see it (pages, print): owner-only fields blanked."""
+        return shown(self.order, self.access)
 
 
 # -- validation -----------------------------------------------------------
@@ -293,6 +304,7 @@ def entries_for(order: Order | None) -> dict[tuple[str, str], OrderEntry]:
                 technician_name=order.technician_name,
                 created=order.created_at.isoformat(),
                 rating=order.rating,
+                owner_erased=True if order.owner_erased_at else None,
                 f_name=fold(order.customer_name),
                 f_type=fold(order.service_type),
                 f_brand=fold(order.brand),
@@ -336,7 +348,55 @@ def _event(order: Order, actor: Actor, kind: str, at: datetime, **extra: str | N
 
 
 def can_view(order: Order, company_id: str) -> bool:
+    """Only a first filter: ``access_for`` decides (the executor's partnership state)."""
     return company_id in (order.company_id, order.executor_id)
+
+
+def link_of(company_id: str, owner_id: str) -> Partnership | None:
+    """The executor's side of its partnership with the owner: one GetItem."""
+    try:
+        return Partnership.get(*Partnership.key(company_id, owner_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def access_for(order: Order, company_id: str, link: Partnership | None = None) -> visibility.Access:
+    """``visibility.order_access`` for a company, given its link with the owner."""
+    return visibility.order_access(
+        order.company_id,
+        order.executor_id,
+        order.status,
+        company_id,
+        link.state if link is not None else None,
+        owner_erased=order.owner_erased_at is not None,
+    )
+
+
+def links_of(company_id: str) -> dict[str, Partnership]:
+    """Our side of every partnership, by partner id: one Query (exports, archives)."""
+    found = Item.query(keys.company(company_id), Item.sk.startswith("PARTNER#"))
+    return {p.partner_id: p for p in found if isinstance(p, Partnership)}
+
+
+def shown(order: Order, access: visibility.Access) -> Order:
+    """A detached copy carrying only the fields ``access`` allows (the rest blank)."""
+    copy = _snapshot(order)
+    for name in visibility.ALL_FIELDS - access.fields:
+        if name == "custom":
+            copy.custom = {}
+        elif name in ("company_id", "order_id", "number", "status"):
+            continue  # keys every view needs; never hidden by the rule
+        else:
+            setattr(copy, name, _hidden_value(name))
+    return copy
+
+
+def _hidden_value(name: str) -> object:
+    attribute = Order.get_attributes()[name]
+    if attribute.null:
+        return None
+    default = attribute.default
+    return default() if callable(default) else default
 
 
 def order_view(
@@ -360,19 +420,36 @@ def order_view(
     )
     if view is None or not can_view(view.order, company_id):
         raise NotFound()
+    # The executor of a shared order also reads its partnership with the owner (one
+    # GetItem): a deleted link hides the open orders, a suspended one leaves them
+    # read-only (``visibility.order_access``).
+    order = view.order
+    link = link_of(company_id, order.company_id) if company_id != order.company_id else None
+    view.access = access_for(order, company_id, link)
+    view.link = link
+    if not view.access.visible:
+        raise NotFound()
     view.older_events = sign_cursor(scope, view.older_events)
     view.older_messages = sign_cursor(scope, view.older_messages)
     return view
 
 
 def load_order(company_id: str, order_id: str) -> Order:
-    """The order alone (one GetItem), for changes that need no history; foreign: not found."""
+    """The order alone (one GetItem), for changes that need no history; foreign: not found.
+
+    An executor's access also follows its partnership with the owner (one more
+    GetItem, executors only): after a deletion its open orders do not exist for it.
+    """
     try:
         order = Order.get(*Order.key(order_id))
     except DoesNotExist:
         raise NotFound() from None
     if not can_view(order, company_id):
         raise NotFound()
+    if company_id != order.company_id:
+        link = link_of(company_id, order.company_id)
+        if not access_for(order, company_id, link).visible:
+            raise NotFound()
     return order
 
 
@@ -942,7 +1019,8 @@ def _colour_condition(colour: str, today: date) -> object | None:
 def list_orders(
     company_id: str, filters: OrderFilters, cursor: str | None = None, page_size: int = PAGE_SIZE
 ) -> OrderPage:
-    """One page of the company's orders: exactly one Query, at most ``page_size`` reads."""
+    """One page of the company's orders: one Query, at most ``page_size`` reads (+ one Query
+    of our partnerships when the page holds orders we execute: ``visible_entries``)."""
     dimension, forward, used = _plan(filters)
     partition = keys.order_entries(company_id, dimension)
     range_condition = None
@@ -999,7 +1077,37 @@ def list_orders(
         start_sk=cursor,
     )
     entries = list({e.order_id: e for e in items if isinstance(e, OrderEntry)}.values())
-    return OrderPage(entries=entries, next_cursor=next_sk, dimension=dimension)
+    return OrderPage(
+        entries=visible_entries(company_id, entries), next_cursor=next_sk, dimension=dimension
+    )
+
+
+def visible_entries(company_id: str, entries: list[OrderEntry]) -> list[OrderEntry]:
+    """The rows the company may see (``domain/visibility.py``).
+
+    Rows of orders we execute for a partner pass the rule with our link's
+    state: a deletion hands open orders back and removes their rows, and
+    should that be cut short, the rows still never show. Costs one Query of
+    our partnerships, only on a page holding such rows.
+    """
+    if all(e.owner_id == company_id for e in entries):
+        return entries
+    links = links_of(company_id)
+
+    def visible(entry: OrderEntry) -> bool:
+        if entry.owner_id == company_id:
+            return True
+        link = links.get(entry.owner_id)
+        return visibility.order_access(
+            entry.owner_id,
+            company_id,
+            entry.status,
+            company_id,
+            link.state if link is not None else None,
+            owner_erased=bool(entry.owner_erased),
+        ).visible
+
+    return [e for e in entries if visible(e)]
 
 
 def open_entries(company_id: str) -> Iterable[OrderEntry]:

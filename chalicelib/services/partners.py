@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +24,15 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Login
-from chalicelib.db.base import Item, cancellation_codes, conflicted, failed_keys, transaction
-from chalicelib.db.orders import Order
+from chalicelib.db.base import (
+    Item,
+    cancellation_codes,
+    conflicted,
+    failed_keys,
+    query_page,
+    transaction,
+)
+from chalicelib.db.orders import Order, OrderEntry
 from chalicelib.db.partners import PartnerChange, PartnerInvite, Partnership
 from chalicelib.domain import workflow
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -52,6 +59,7 @@ INVITE_LIFETIME = timedelta(days=14)
 MAX_PENDING_INVITES = 25
 HISTORY_KEPT = 50
 DELETE_ATTEMPTS = 5
+RETURN_PAGE = 100  # list entries read per Query when handing orders back after a deletion
 # What the executing partner may do to a shared order; cancelling and
 # reopening stay with the owner, who answers to the customer.
 EXECUTOR_ACTIONS = frozenset({"schedule", "start", "complete"})
@@ -415,6 +423,8 @@ def delete(principal: Principal, partner_id: str) -> Partnership:
     for _attempt in range(DELETE_ATTEMPTS):
         current = own_side(me.company_id, partner_id)
         if current.state == DISABLED:
+            # Deleted before: finish handing back what a cut-short run left.
+            hand_back_open_orders(principal, partner_id)
             return current
         mine = _next(
             current, me, principal.user.name, kind="deleted", state=DISABLED, awaiting=None
@@ -424,8 +434,83 @@ def delete(principal: Principal, partner_id: str) -> Partnership:
         except PartnershipChanged:
             continue
         _tell(partner_id, me)
+        hand_back_open_orders(principal, partner_id)
         return mine
     raise PartnershipChanged()
+
+
+def _open_orders_executed(executor_id: str, owner_id: str) -> Iterator[str]:
+    """Ids of the open orders ``executor_id`` executes for ``owner_id``.
+
+    The executor's OPEN list (its sparse index of open orders), a page of
+    RETURN_PAGE items per Query, filtered on the owner: items read ∝ the
+    executor's open orders, never a table-wide read.
+    """
+    cursor: str | None = None
+    while True:
+        items, cursor = query_page(
+            keys.order_entries(executor_id, "OPEN"),
+            filter_condition=OrderEntry.owner_id == owner_id,
+            page_size=RETURN_PAGE,
+            start_sk=cursor,
+            consistent=True,
+        )
+        yield from [e.order_id for e in items if isinstance(e, OrderEntry)]
+        if cursor is None:
+            return
+
+
+def hand_back_open_orders(principal: Principal, partner_id: str) -> int:
+    """After a deletion: every open order one side executed for the other returns to its owner.
+
+    Both directions (a "both" partnership shares orders each way). Each order
+    gets a ``returned`` history event and its owner's users a notification;
+    closed orders stay with their executor, read-only (domain/visibility.py).
+    Returns how many orders went back.
+    """
+    me = principal.company
+    returned = 0
+    for owner_id, executor_id in ((me.company_id, partner_id), (partner_id, me.company_id)):
+        kind = "staff" if owner_id == me.company_id else "partner"
+        actor = replace(_actor(principal), kind=kind)
+        for order_id in list(_open_orders_executed(executor_id, owner_id)):
+            if _return_order(order_id, owner_id, executor_id, actor):
+                returned += 1
+    return returned
+
+
+def _return_order(order_id: str, owner_id: str, executor_id: str, actor: Actor) -> bool:
+    for _attempt in range(DELETE_ATTEMPTS):
+        try:
+            order = Order.get(*Order.key(order_id), consistent_read=True)
+        except DoesNotExist:
+            return False
+        if (
+            order.company_id != owner_id
+            or order.executor_id != executor_id
+            or not workflow.is_open(order.status)
+        ):
+            return False  # already back, given to someone else, or closed meanwhile
+        name = order.executor_name or ""
+        before = orders._snapshot(order)
+        order.executor_id = order.executor_name = None
+        order.quote_required = False
+        _clear_quote(order)
+        event = orders._event(order, actor, "returned", now(), note=name)
+        try:
+            orders._save_change(before, order, event, expected_version=int(order.version or 0))
+        except EditConflict:
+            continue  # changed meanwhile: read again
+        notifications.notify_company(
+            owner_id,
+            "order_returned",
+            order_id=order.order_id,
+            order_number=order.number,
+            params={"partner": name},
+        )
+        return True
+    log.warning("order not handed back", extra={"order": order_id})
+    return False
 
 
 # -- reading -----------------------------------------------------------------
@@ -932,16 +1017,13 @@ class OrderPanel:
         return bool(self.order.executor_id) or self.can_assign
 
 
-def order_panel(company: Company, order: Order) -> OrderPanel:
-    """At most one request: our partnerships (owner) or our link with the owner (executor)."""
+def order_panel(
+    company: Company, order: Order, executor_link: Partnership | None = None
+) -> OrderPanel:
+    """At most one request: our partnerships (owner); the executor's link comes with the
+    order's view (``orders.order_view`` read it to decide the access)."""
     if order.company_id != company.company_id:
-        try:
-            link: Partnership | None = Partnership.get(
-                *Partnership.key(company.company_id, order.company_id), consistent_read=True
-            )
-        except DoesNotExist:
-            link = None
-        return OrderPanel("executor", order, company.active, link=link)
+        return OrderPanel("executor", order, company.active, link=executor_link)
     panel = OrderPanel("owner", order, company.active)
     if not workflow.is_open(order.status) and not order.executor_id:
         return panel  # nothing to share or decide: no request

@@ -50,10 +50,11 @@ from chalicelib.db.orders import (
 )
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.db.stats import Stat
+from chalicelib.domain import visibility
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.tokens import new_id
 from chalicelib.i18n import translate
-from chalicelib.services import export, notifications
+from chalicelib.services import export, notifications, orders
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.takeout")
@@ -233,6 +234,7 @@ def write_archive(company: Company, locale: str, out: IO[bytes], progress: Any =
         "counters": [],
     }
     users: list[User] = []
+    links: dict[str, Partnership] = {}  # our side of each partnership, by partner
     for item in _partition(keys.company(company_id)):
         if isinstance(item, User):
             users.append(item)
@@ -240,6 +242,7 @@ def write_archive(company: Company, locale: str, out: IO[bytes], progress: Any =
         elif isinstance(item, Invitation):
             sections["invitations"].append(document(item))
         elif isinstance(item, Partnership):
+            links[item.partner_id] = item
             sections["partnerships"].append(document(item))
         elif isinstance(item, PartnerInvite):
             sections["partner_invitations"].append(document(item))
@@ -286,7 +289,7 @@ def write_archive(company: Company, locale: str, out: IO[bytes], progress: Any =
             export.columns_for(company, locale, now().date()), translate(locale, "export.sheet")
         )
         with archive.open("orders.json", "w") as orders_out:
-            count = _json_array(orders_out, _orders(company_id, sheet, customers, progress))
+            count = _json_array(orders_out, _orders(company_id, sheet, customers, progress, links))
         manifest["files"]["orders.json"] = count
         with open(sheet_path, "wb") as sheet_out:
             sheet.save(sheet_out)
@@ -305,7 +308,11 @@ def _intake_items(company_id: str) -> Iterator[Item]:
 
 
 def _orders(
-    company_id: str, sheet: export.SheetWriter, customers: _Customers, progress: Any
+    company_id: str,
+    sheet: export.SheetWriter,
+    customers: _Customers,
+    progress: Any,
+    links: dict[str, Partnership],
 ) -> Iterator[_OrderDocument]:
     """Each order of the list (one GetItem), its history, chat and rating streamed later."""
     for order_id in _order_ids(company_id):
@@ -315,11 +322,17 @@ def _orders(
             continue
         if company_id not in (order.company_id, order.executor_id):
             continue
-        sheet.append(order)
         owned = order.company_id == company_id
+        # As the company may see it (domain/visibility.py): an executed order
+        # without the owner's internal fields, none while the link forbids it.
+        access = orders.access_for(order, company_id, links.get(order.company_id))
+        if not access.exportable:
+            continue
+        order = orders.shown(order, access)
+        sheet.append(order)
         if owned:
             customers.add(order)
-        doc = document(order, "version")
+        doc = document(order, "version", *(visibility.ALL_FIELDS - access.fields))
         doc.update(role="owner" if owned else "executor")
         yield _OrderDocument(doc, order_id)
         if progress is not None and sheet.rows % PROGRESS_EVERY == 0:

@@ -132,12 +132,12 @@ def order_detail(
         messages_before=ctx.query.get("chat_before") or None,
     )
     # Sharing with a partner: what this company may do (an executor fewer actions).
-    panel = partners.order_panel(ctx.principal.company, view.order)
+    panel = partners.order_panel(ctx.principal.company, view.order, view.link)
     return ctx.render(
         "pages/order_detail.html",
         status=status,
         view=view,
-        order=view.order,
+        order=view.shown,  # only the fields this company may see (domain/visibility.py)
         actions=panel.actions(workflow.available_actions(view.order.status)),
         partner_panel=panel,
         customer=customers.staff_panel(ctx.principal.company, view),
@@ -283,7 +283,7 @@ def post_message(ctx: Ctx, order_id: str) -> Response:
 def print_order(ctx: Ctx, order_id: str) -> Response:
     assert ctx.principal is not None
     view = orders.order_view(ctx.principal.company_id, order_id)
-    return ctx.render("pages/order_print.html", view=view, order=view.order)
+    return ctx.render("pages/order_print.html", view=view, order=view.shown)
 
 
 # -- notifications ---------------------------------------------------------

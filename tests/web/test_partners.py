@@ -457,12 +457,12 @@ def test_a_suspended_partner_can_read_the_shared_order_but_not_act(client):
     _accept(b, a_id)
     _act(b, order_id, "start")
     assert _stored(order_id).status == "in_progress"
-    # Deleted: at once, and the order stays readable to both.
+    # Deleted: at once; the open order goes back to A and B no longer finds it.
     b.get(f"/partners/{a_id}")
     b.post(f"/partners/{a_id}/delete")
-    assert "is not active" in _act(b, order_id, "complete")
+    assert b.get(f"/orders/{order_id}").status_code == 404
     assert a.get(f"/orders/{order_id}").status_code == 200
-    assert b.get(f"/orders/{order_id}").status_code == 200
+    assert _stored(order_id).executor_id is None
 
 
 def test_an_inactive_executor_cannot_act(client):
