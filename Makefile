@@ -4,6 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every wheel the Lambda bundle needs, downloaded (and host-built where chalice would
+# build it) once per requirements.txt: the packaging test runs without a network.
+WHEELHOUSE := build/wheelhouse/.complete
 PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,6 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $(STAMP)
+
+$(WHEELHOUSE): requirements.txt | $(STAMP)
+	$(BIN)/python -m infra.wheelhouse build/wheelhouse
 
 ## Local stack: moto server + tables/bucket/identity from infra/ + the app on :$(PORT).
 run: $(STAMP)
@@ -50,7 +56,7 @@ lint: $(STAMP)
 
 # Two workers (one per core), whole files per worker: each has its own moto
 # state, and browser tests their own `make run`.
-pytest: $(STAMP)
+pytest: $(STAMP) $(WHEELHOUSE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf

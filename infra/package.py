@@ -24,7 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("app.py", "chalicelib", "requirements.txt", ".chalice")
 
 
-def build(out_dir: Path, stage: str = "dev") -> Path:
+def build(
+    out_dir: Path,
+    stage: str = "dev",
+    *,
+    wheelhouse: Path | None = None,
+    offline_python_path: Path | None = None,
+) -> Path:
+    """Package the app into ``out_dir``.
+
+    ``wheelhouse``: take every dependency from this folder (infra/wheelhouse.py fills
+    it) and never ask an index (PIP_NO_INDEX), so packaging needs no network.
+    ``offline_python_path``: a folder put first on the PYTHONPATH of chalice and of
+    the pip runs it starts (the tests' loopback-only ``sitecustomize``).
+    """
     out_dir = out_dir.resolve()
     with tempfile.TemporaryDirectory(prefix="checkos-build-") as scratch:
         project = Path(scratch) / "checkos"
@@ -46,6 +59,14 @@ def build(out_dir: Path, stage: str = "dev") -> Path:
             **os.environ,
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
+        if wheelhouse is not None:
+            env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse.resolve()))
+            env.pop("PIP_EXTRA_INDEX_URL", None)
+            env.pop("PIP_INDEX_URL", None)
+        if offline_python_path is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(offline_python_path), env.get("PYTHONPATH", "")) if p
+            )
         chalice = Path(sys.executable).with_name("chalice")
         subprocess.run(
             [

@@ -183,8 +183,27 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["CHECKOS_FIGURES"] = path
 
 
+def _order_seed_line(config: pytest.Config) -> str | None:
+    seed = getattr(config.option, "randomly_seed", None)
+    if not isinstance(seed, int) or not config.pluginmanager.has_plugin("randomly"):
+        return None
+    return f"random order: replay with -p randomly --randomly-seed={seed}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The seed of the shuffled order, printed first (-q hides pytest-randomly's header)."""
+    line = _order_seed_line(session.config)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if line and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(line)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     from tests.figures import collected
+
+    seed_line = _order_seed_line(config)
+    if seed_line and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(seed_line)
 
     lines = collected()
     if lines and not hasattr(config, "workerinput"):

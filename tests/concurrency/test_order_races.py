@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.services import orders
@@ -27,10 +28,23 @@ def test_twenty_parallel_registrations_get_twenty_consecutive_numbers(aws):
     assert orders.usage_this_month(account.company.company_id) == 20
 
 
-def test_two_parallel_edits_one_wins_one_gets_the_conflict(aws):
+def test_two_parallel_edits_one_wins_one_gets_the_conflict(aws, monkeypatch):
+    """Both edits read the same version before either writes: only the transaction's
+    version condition can refuse the second (a sequential run would be refused by the
+    read check instead, and prove nothing about the write)."""
     account = new_company()
     actor = staff_actor(account)
     order = orders.register_order(account.company, actor, order_form(), {})
+    both_read = threading.Barrier(2, timeout=20)
+    writes: list[int] = []
+    save_change = orders._save_change
+
+    def write_after_both_read(*args, **kwargs):
+        both_read.wait()  # BrokenBarrierError if the other edit never got this far
+        writes.append(kwargs["expected_version"])
+        return save_change(*args, **kwargs)
+
+    monkeypatch.setattr(orders, "_save_change", write_after_both_read)
 
     def edit(problem: str) -> str:
         form = order_form(version=str(order.version), problem=problem)
@@ -40,12 +54,18 @@ def test_two_parallel_edits_one_wins_one_gets_the_conflict(aws):
         except EditConflict:
             return "conflict"
 
-    for _ in range(5):  # several rounds: the race must never let both through
+    for round_ in range(5):  # several rounds: the race must never let both through
         current = orders.order_view(account.company.company_id, order.order_id).order
         order.version = current.version
+        writes.clear()
+        both_read.reset()
         with ThreadPoolExecutor(max_workers=2) as pool:
-            outcomes = sorted(pool.map(edit, ["Edit A", "Edit B"]))
+            outcomes = sorted(pool.map(edit, [f"Edit A{round_}", f"Edit B{round_}"]))
+        assert writes == [current.version] * 2, "both edits must reach the write"
         assert outcomes == ["conflict", "saved"]
+        stored = orders.order_view(account.company.company_id, order.order_id).order
+        assert stored.version == current.version + 1
+        assert stored.problem in {f"Edit A{round_}", f"Edit B{round_}"}
 
 
 def test_parallel_registrations_never_exceed_the_quota(aws):

@@ -375,8 +375,10 @@ def test_every_actor_gets_exactly_its_due_on_every_route(app, stage):
 
     # 1. Every refusal first, while A's data is all there: nothing may change.
     before, states = cast.snapshot_of_a(), resource_states()
+    asked = 0
     for cell in [c for c in cells if c.expected in DENIED]:
         answer = _ask(stage, cell)
+        asked += 1
         got = classify(answer)
         if cell.expected == REFUSED and is_refusal(answer):
             got = REFUSED
@@ -398,6 +400,7 @@ def test_every_actor_gets_exactly_its_due_on_every_route(app, stage):
     same: dict[tuple[str, str], set[str]] = {}
     for cell in sorted([c for c in cells if c.expected not in DENIED], key=_order_key):
         got = classify(_ask(stage, cell))
+        asked += 1
         if cell.expected == SAME:
             same.setdefault((cell.method, cell.path), set()).add(got)
         elif got != ALLOWED:
@@ -407,6 +410,15 @@ def test_every_actor_gets_exactly_its_due_on_every_route(app, stage):
         if len(classes) != 1 or BROKEN in classes:
             wrong.append(f"{method} {path}: answers differ by actor: {sorted(classes)}")
 
-    report("access", routes=len(_routes(app)), cells=len(cells), leaks=len(leaks))
+    # cells: the cells actually asked (all of the matrix, or the test failed before here).
+    report(
+        "access",
+        require=("routes", "cells"),
+        routes=len(_routes(app)),
+        cells=asked,
+        leaks=len(leaks),
+        wrong=len(wrong),
+    )
+    assert asked == len(cells), f"asked {asked} of {len(cells)} cells"
     assert not leaks, "access leaks:\n" + "\n".join(leaks)
     assert not wrong, "answers other than expected:\n" + "\n".join(wrong)

@@ -106,6 +106,7 @@ def test_no_exported_cell_is_a_live_formula(aws) -> None:
                 live.append((cell.coordinate, value))
     report(
         "formulas",
+        require=("payloads", "fields", "cells"),
         payloads=len(FORMULAS),
         fields=len(columns),
         cells=cells,

@@ -12,6 +12,7 @@ the invariant checker finds nothing), and a retry works.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -58,8 +59,10 @@ THOROUGH = os.environ.get("CHECKOS_THOROUGH") == "1"
 @dataclass
 class Figures:
     paths: set[str] = field(default_factory=set)
-    cases: int = 0
+    cases: int = 0  # answers a person saw, each checked by _clear
     clear: int = 0
+    crashes: int = 0  # the process died mid-request: no answer; checked by retry and audit
+    reruns: int = 0  # a scheduled job failed mid-run: no person; checked by the re-run
     inconsistencies: list[str] = field(default_factory=list)
     matrix: dict[str, list[str]] = field(default_factory=dict)  # path → cases run
 
@@ -75,9 +78,14 @@ def _injector(aws: None) -> Iterator[None]:
     uninstall()
     report(
         "faults",
+        # A path exercised must have injected faults and shown answers.
+        require=("paths", "faults_injected", "user_errors") if FIGURES.paths else (),
         paths=len(FIGURES.paths),
         faults_injected=INJECTOR.injected - start,
+        user_errors=FIGURES.cases,
         user_errors_clear=f"{FIGURES.clear}/{FIGURES.cases}",
+        crashes_recovered=FIGURES.crashes,
+        job_reruns=FIGURES.reruns,
         inconsistencies=len(FIGURES.inconsistencies),
     )
     if os.environ.get("CHECKOS_FAULT_MATRIX"):  # a file to write the matrix to
@@ -146,12 +154,76 @@ def _unchanged(attempt: Attempt, before: dict, label: str) -> None:
     assert not left, f"{attempt.path} {label}: a failed request wrote {sorted(left)}"
 
 
-def _clear(response: Any, label: str) -> str:
-    """A clear, translated answer: never the 500 page, never a stack trace."""
+def _catalogue(language: str) -> dict[str, str]:
+    from chalicelib.i18n import catalog
+
+    return {key: texts[language] for key, texts in catalog().items() if language in texts}
+
+
+def _fragment(text: str) -> str:
+    """The longest literal run of a catalogue text (its {placeholders} vary)."""
+    return max(re.split(r"\{[^}]*\}", text), key=len).strip()
+
+
+def problem_named(body: str, language: str) -> str | None:
+    """The catalogue key of the message that names the problem, in ``language``, if any.
+
+    An alert or error flash on the page (a form's conflict, a refused action) whose text is
+    a catalogue message,
+    else one of the error pages' own messages (busy, not found, forbidden...).
+    """
+    texts = _catalogue(language)
+    alerts = [
+        html.unescape(re.sub(r"<[^>]+>", " ", inner))
+        for inner in re.findall(
+            r'(?:role="alert"|class="flash flash-error")[^>]*>(.*?)</(?:div|p|section)>', body, re.S
+        )
+    ]
+    page = html.unescape(body)
+    for key, text in texts.items():
+        fragment = _fragment(text)
+        if len(fragment) < 12:
+            continue
+        if any(fragment in " ".join(alert.split()) for alert in alerts):
+            return key
+        if key.startswith("error.") and key.endswith(".body") and fragment in page:
+            return key
+    return None
+
+
+def _clear(
+    response: Any,
+    label: str,
+    *,
+    attempt: Attempt | None = None,
+    language: str = "en",
+    shown: Callable[[], None] | None = None,
+) -> str:
+    """A clear answer: never the 500 page or a stack trace, and one of
+
+    - an error status whose page names the problem in the person's language;
+    - ``shown()``: the caller's check that the page the person lands on says what happened;
+    - the request did what it was for (``attempt.done``): nothing went wrong for the person;
+    - else a redirect to a page that names the problem in the person's language.
+    Only then is the case counted clear.
+    """
     FIGURES.cases += 1
     body = response.body.decode() if isinstance(response.body, bytes) else str(response.body)
     assert response.status_code != 500, f"{label}: 500 page"
     assert "Traceback" not in body and "botocore" not in body and "injected" not in body, label
+    if shown is not None:
+        shown()
+    elif response.status_code >= 400:
+        named = problem_named(body, language)
+        assert named, f"{label}: a {response.status_code} page names no problem in {language}"
+    elif attempt is None or not attempt.done(response):
+        # Not done, no error status: the page the person is sent to must say why.
+        location = response.headers.get("Location")
+        assert attempt is not None and location, f"{label}: {response.status_code}, not done"
+        landing = attempt.tab.get(location)
+        page = landing.body.decode() if isinstance(landing.body, bytes) else str(landing.body)
+        named = problem_named(page, language)
+        assert named, f"{label}: not done, and {location} names no problem in {language}"
     FIGURES.clear += 1
     return body
 
@@ -225,7 +297,7 @@ def exercise(
             response = attempt.send()
         if armed.hits:
             cases.append(f"ddb throughput on write {len(ddb_writes)}")
-            _clear(response, f"{name} last write throttled")
+            _clear(response, f"{name} last write throttled", attempt=attempt)
             _consistent(attempt, "last write throttled")
             assert attempt.done(_retry(attempt, response)), f"{name}: retry after last write"
             _consistent(attempt, "retry after last write")
@@ -245,7 +317,7 @@ def exercise(
                 response = attempt.send()
             assert armed.hits == 1
             cases.append(f"tx cancelled {'/'.join(reasons)}")
-            _clear(response, f"{name} cancelled {reasons}")
+            _clear(response, f"{name} cancelled {reasons}", attempt=attempt)
             _consistent(attempt, f"cancelled {reasons}")
             if attempt.done(response):  # the path retried the transaction itself
                 cases[-1] += " (retried inside)"
@@ -266,9 +338,8 @@ def exercise(
                 response = attempt.send()
             assert armed.hits == 1
             cases.append(f"ses {code}")
-            _clear(response, f"{name} ses {code}")
-            if mail_failed is not None:
-                mail_failed(attempt, response)
+            said = (lambda a=attempt, r=response: mail_failed(a, r)) if mail_failed else None
+            _clear(response, f"{name} ses {code}", attempt=attempt, shown=said)
             _consistent(attempt, f"ses {code}")
 
     # 5. S3 fails (server error, slow down, access denied): busy page, no item written.
@@ -299,14 +370,15 @@ def exercise(
         with crash_after(survived), pytest.raises(SimulatedCrash):
             attempt.send()
         cases.append(f"crash after write {survived}")
-        FIGURES.cases += 1
-        FIGURES.clear += 1  # nothing to show after a crash: the gateway answers 502
+        # No answer to show after a crash (the gateway says 502): not a user-error case;
+        # counted as recovered once the audit and the retry below have passed.
         _consistent(attempt, f"crash after {survived} writes")
         retried = (attempt.recover or attempt.send)()
         if not attempt.done(retried):  # e.g. a second order: counted, not only asserted
             FIGURES.inconsistencies.append(f"{name}: retry after crash {survived}")
         assert attempt.done(retried), f"{name}: retry after crash {survived}: {retried.status_code}"
         _consistent(attempt, f"retry after crash {survived}")
+        FIGURES.crashes += 1
     # Whatever every case above left behind is still there: audited at the test's end.
     AUDIT[attempt.path] = attempt
 
@@ -533,8 +605,7 @@ def test_logo_upload(shop: WebSession) -> None:
     def old_logo_kept(attempt: Attempt, answer: Any, before: dict) -> None:
         # Deleting the replaced object is best effort: the new logo is saved,
         # the old object stays (unreferenced, content-addressed) and is logged.
-        _clear(answer, "logo: old object not deleted")
-        assert attempt.done(answer)
+        _clear(answer, "logo: old object not deleted", attempt=attempt)
 
     def delete_or_put(attempt: Attempt, answer: Any, before: dict) -> None:
         if answer.status_code == 303:
@@ -1175,11 +1246,13 @@ def test_export_in_request_and_in_background(shop: WebSession) -> None:
 
     def failed_in_background(attempt: Attempt, answer: Any, before: dict) -> None:
         # The request started the job (303); the job ends FAILED and its page says so.
-        _clear(answer, "export job s3 put")
-        assert answer.status_code == 303
-        job = _export_job(shop, answer)
-        assert job.status == FAILED, job.status
-        _export_says(shop, job, "export.failed")
+        def says_failed() -> None:
+            assert answer.status_code == 303
+            job = _export_job(shop, answer)
+            assert job.status == FAILED, job.status
+            _export_says(shop, job, "export.failed")
+
+        _clear(answer, "export job s3 put", shown=says_failed)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(export, "IN_REQUEST_ROWS", 0)  # every export is a background job
@@ -1190,8 +1263,11 @@ def test_export_in_request_and_in_background(shop: WebSession) -> None:
             answer = attempt.send()
         assert armed.hits == 1
         FIGURES.matrix["export background"].append("ddb throttle on the job's claim")
-        _clear(answer, "export job claim throttled")
-        _export_says(shop, _export_job(shop, answer), "export.failed")
+        _clear(
+            answer,
+            "export job claim throttled",
+            shown=lambda: _export_says(shop, _export_job(shop, answer), "export.failed"),
+        )
         assert attempt.done(attempt.send())
     # A job that died while running (no word for longer than a Lambda runs) reads as failed.
     attempt = prepare()
@@ -1234,7 +1310,7 @@ def test_read_faults_logo_file_and_export_page(shop: WebSession) -> None:
                 headers = {"Accept": IMAGE_ACCEPT, "Accept-Language": language}
                 answer = shop.client.http.get(logo, headers=headers)
             assert armed.hits == 1
-            text = _clear(answer, f"logo file {code}")
+            text = _clear(answer, f"logo file {code}", language=language)
             assert answer.status_code == 503 and text == busy, (answer.status_code, text[:200])
             FIGURES.matrix.setdefault("logo file read", []).append(
                 f"s3 GetObject {code} {language}"
@@ -1284,9 +1360,9 @@ def _run_mid_throttled(job: Callable[[], Any], skip: int, label: str) -> Any:
         job()
     assert armed.hits == 1, f"{label}: nothing throttled"
     assert getattr(failed.value, "cause_response_code", None) == "ThrottlingException"
-    FIGURES.cases += 1
-    FIGURES.clear += 1  # a scheduled run has no person to show anything: it fails and is re-run
-    return job()
+    rerun = job()
+    FIGURES.reruns += 1  # no person to show anything to: the re-run is the check
+    return rerun
 
 
 def test_scheduled_jobs_rerun_after_a_throttle(shop: WebSession) -> None:
@@ -1339,3 +1415,27 @@ def test_scheduled_jobs_rerun_after_a_throttle(shop: WebSession) -> None:
     found = violations(company_id, *(ids_of(admin)[0] for admin in idle))
     FIGURES.inconsistencies += [f"jobs: {v}" for v in found]
     assert not found, found
+
+
+def test_the_clear_check_can_fail() -> None:
+    """An error page that names nothing, or names it in another language, is not clear."""
+
+    @dataclass
+    class Answer:
+        status_code: int
+        body: bytes
+        headers: dict = field(default_factory=dict)
+
+    counted = (FIGURES.cases, FIGURES.clear)
+    try:
+        with pytest.raises(AssertionError, match="names no problem"):
+            _clear(Answer(409, b"<main><h1>Order 12</h1></main>"), "silent conflict")
+        said = translate("es", "order.edit_conflict", who="Ana", when="10:00")
+        flash = f'<div class="flash flash-error" role="status">{said}</div>'.encode()
+        with pytest.raises(AssertionError, match="names no problem in en"):
+            _clear(Answer(409, flash), "conflict in Spanish for an English reader")
+        assert _clear(Answer(409, flash), "conflict in Spanish", language="es")
+        with pytest.raises(AssertionError, match="not done"):
+            _clear(Answer(303, b"", {"Location": "/orders"}), "redirect, nothing done")
+    finally:
+        FIGURES.cases, FIGURES.clear = counted

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from chalicelib.web import http
-from tests.figures import report
+from tests.figures import reporting
 from tests.security.actors import cheap_passwords, own_ip
 from tests.web.factories import PASSWORD, sign_up
 from tests.web.session import WebSession
@@ -147,16 +147,15 @@ def test_every_safe_next_caller_is_exercised():
 
 def test_no_redirect_target_leaves_the_site(admin):
     offsite: list[str] = []
-    tried = 0
-    for name, follow in TARGETS.items():
-        for payload in PAYLOADS:
-            location = follow(admin, payload)
-            tried += 1
-            if not same_origin(location):
-                offsite.append(f"{name} {payload!r} -> {location!r}")
-        # A legitimate target still works (the check is not "always go home").
-        assert follow(admin, "/orders?view=all") == "/orders?view=all", name
-    report(
-        "redirects", targets=len(TARGETS), payloads=len(PAYLOADS), tried=tried, offsite=len(offsite)
-    )
-    assert not offsite, "\n".join(offsite)
+    with reporting("redirects", require=("targets", "tried")) as figures:
+        figures.update(targets=len(TARGETS), payloads=len(PAYLOADS), tried=0, offsite=0)
+        for name, follow in TARGETS.items():
+            for payload in PAYLOADS:
+                location = follow(admin, payload)
+                figures["tried"] += 1  # type: ignore[operator]
+                if not same_origin(location):
+                    offsite.append(f"{name} {payload!r} -> {location!r}")
+                    figures["offsite"] = len(offsite)
+            # A legitimate target still works (the check is not "always go home").
+            assert follow(admin, "/orders?view=all") == "/orders?view=all", name
+        assert not offsite, "\n".join(offsite)

@@ -63,6 +63,7 @@ def _figures() -> Iterator[None]:
     yield
     report(
         "tokens",
+        require=("kinds", "cases"),
         kinds=len({kind for kind, _, _ in CASES}),
         cases=len(CASES),
         accepted_wrongly=sum(1 for *_, accepted in CASES if accepted),
