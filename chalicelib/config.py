@@ -30,6 +30,8 @@ class Settings:
     inactivity_warning_days: int = 14
     # Footer link to the users' community (forum, group); hidden when empty.
     community_url: str = ""
+    # SES configuration set named on every send (bounce/complaint events); empty: none.
+    mail_configuration_set: str = ""
 
     @property
     def secret_key(self) -> str:
@@ -72,6 +74,7 @@ def get_settings() -> Settings:
         free_plan_monthly_orders=int(os.environ.get("FREE_PLAN_MONTHLY_ORDERS", "100")),
         inactivity_days=int(os.environ.get("INACTIVITY_DAYS", "180")),
         community_url=_web_address(os.environ.get("COMMUNITY_URL", "")),
+        mail_configuration_set=os.environ.get("MAIL_CONFIGURATION_SET", ""),
     )
 
 

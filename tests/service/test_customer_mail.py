@@ -199,7 +199,8 @@ def test_a_company_name_with_line_breaks_reaches_the_customer_flattened(aws):
     account = validated_company("Evil\r\nBcc: spy@example.com")
     order = register(account)
     sent = last_mail_to(order.customer_email)
-    assert "Evil Bcc: spy@example.com" in sent.sender
+    # Flattened to one line, and the "@" neutralised: a name never shows an address.
+    assert "Evil Bcc: spy at example.com" in sent.sender
     assert mails_to("spy@example.com") == []
 
 
