@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, Policy
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from chalicelib.aws.clients import client
 from chalicelib.config import get_settings
@@ -17,6 +19,7 @@ from chalicelib.domain.validation import wire_email
 MAX_SUBJECT = 150
 MAX_NAME = 70
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # with Unicode line breaks
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # A display name never shows or adds an address: the characters that make one
 # are replaced by look-alikes that no mail program reads as address syntax.
@@ -52,6 +55,8 @@ class Mail:
     automatic: bool = True
     # RFC 8058 one-click unsubscribe (an HTTPS URL answering POST), when the mail has one.
     unsubscribe_url: str | None = None
+    # SES message tags (name -> value, [A-Za-z0-9_-]), returned in bounce/complaint events.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def header_text(value: str, limit: int = MAX_SUBJECT) -> str:
@@ -170,9 +175,12 @@ def send(mail: Mail) -> str:
         to = wire_email(mail.to)
     except (ValueError, TypeError) as problem:  # bad address or header
         raise MailNotSent(str(problem)) from problem
-    extra = {}
+    extra: dict[str, Any] = {}
     if settings.mail_configuration_set:
         extra["ConfigurationSetName"] = settings.mail_configuration_set
+    tags = [{"Name": k, "Value": v} for k, v in mail.tags.items() if _TAG.match(k + v)]
+    if tags:
+        extra["EmailTags"] = tags
     try:
         answer = client("sesv2").send_email(
             FromEmailAddress=wire_email(sender),

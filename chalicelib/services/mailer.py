@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib.aws import mail
 from chalicelib.config import get_settings
 from chalicelib.i18n import translate
+from chalicelib.services import delivery
 from chalicelib.templating import render
 
 log = logging.getLogger("checkos.mail")
@@ -28,13 +29,40 @@ def send_templated(
     *,
     reply_to: str | None = None,
     from_name: str | None = None,
+    to_name: str | None = None,
+    reply_to_name: str | None = None,
+    opt_out_company: str | None = None,
+    unsubscribe_url: str | None = None,
+    order_id: str | None = None,
     **context: Any,
 ) -> str:
-    """Send one e-mail; raises mail.MailNotSent for the caller to record."""
+    """Send one e-mail; raises mail.MailNotSent (MailSuppressed: not attempted) to record.
+
+    This is the one place every send path passes: an address SES reported as
+    bounced or complaining, or (with ``opt_out_company``) a customer who
+    unsubscribed from that company's order e-mails, is never mailed.
+    """
+    reason = delivery.block_reason(to, opt_out_company)
+    if reason:
+        log.info("mail not attempted", extra={"template": template, "reason": reason})
+        raise mail.MailSuppressed(to, reason)
+    if unsubscribe_url:
+        context.setdefault("unsubscribe_url", unsubscribe_url)
     subject, text, html = compose(template, locale, **context)
     message_id = mail.send(
         mail.Mail(
-            to=to, subject=subject, text=text, html=html, reply_to=reply_to, from_name=from_name
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_to=reply_to,
+            from_name=from_name,
+            to_name=to_name,
+            reply_to_name=reply_to_name,
+            language=locale,
+            unsubscribe_url=unsubscribe_url,
+            # SES hands the tags back with a bounce: the order's history shows it.
+            tags={"order": order_id} if order_id else {},
         )
     )
     log.info("mail sent", extra={"template": template, "message_id": message_id})
