@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint pytest infra-check chromium package clean security load check-data screenshots
+.PHONY: run test lint pytest infra-check chromium spamassassin package clean security load check-data screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,18 @@ run: $(STAMP)
 	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
 
 ## Everything CI checks.
-test: $(STAMP) chromium lint pytest
+test: $(STAMP) chromium spamassassin lint pytest
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# The mail suite scores every e-mail with Debian's SpamAssassin (local rules only).
+spamassassin:
+	@command -v spamd >/dev/null 2>&1 && command -v spamc >/dev/null 2>&1 || { \
+	  echo "Installing Debian's spamassassin for the mail tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq spamassassin spamc; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -217,7 +217,7 @@ def send_email_code(company: Company, email: str, locale: str, *, resend: bool =
         mailer.send_templated(
             email,
             "email_code",
-            locale,
+            account_locale(company=company, fallback=locale),
             company=company,
             code=code,
             minutes=int(CODE_LIFETIME.total_seconds() // 60),
@@ -351,6 +351,28 @@ def password_matches(email: str, user_id: str, password: str) -> bool:
 # -- password reset -------------------------------------------------------
 
 
+def account_locale(
+    *, login: Login | None = None, company: Company | None = None, fallback: str
+) -> str:
+    """The language an account's own e-mails (resets, codes) are written in.
+
+    The user's chosen language, else the company's; never the language of
+    whichever browser asked (anyone can ask for a reset of any address).
+    """
+    if company is not None:
+        return company.locale or fallback
+    if login is None:
+        return fallback
+    wanted = [User.key(login.company_id, login.user_id), Company.key(login.company_id)]
+    found = {type(item): item for item in Item.batch_get(wanted)}
+    user, owner = found.get(User), found.get(Company)
+    if isinstance(user, User) and user.locale:
+        return str(user.locale)
+    if isinstance(owner, Company) and owner.locale:
+        return str(owner.locale)
+    return fallback
+
+
 def request_password_reset(email: str, locale: str, ip: str | None = None) -> None:
     """E-mail a single-use reset link if the account exists; silent otherwise."""
     email = email.strip().lower()
@@ -374,7 +396,7 @@ def request_password_reset(email: str, locale: str, ip: str | None = None) -> No
         mailer.send_templated(
             email,
             "password_reset",
-            locale,
+            account_locale(login=login, fallback=locale),
             link=f"{get_settings().base_url}/password/reset/{token}",
             minutes=int(RESET_LIFETIME.total_seconds() // 60),
         )

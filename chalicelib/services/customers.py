@@ -208,7 +208,7 @@ def _mail(company: Company, order: Order, template: str, locale: str | None) -> 
         note = f"{order.customer_email}: {problem}"
         orders.record_event(order.order_id, SYSTEM, "mail_failed", note)
         return False
-    subject = translate(language, f"email.{template}.subject", **subject_params)
+    subject = mailer.subject_for(template, language, subject_params)
     orders.record_event(order.order_id, SYSTEM, "mail", f"{order.customer_email} · {subject}")
     return True
 

@@ -14,9 +14,25 @@ from chalicelib.templating import render
 log = logging.getLogger("checkos.mail")
 
 
+# Names in a subject (company, partner, requester) are cut to this many characters:
+# a phone shows ~40 characters of a subject, and the order number must be among them.
+SUBJECT_NAME_MAX = 40
+
+
+def short_name(value: str, limit: int = SUBJECT_NAME_MAX) -> str:
+    flat = " ".join(value.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def subject_for(template: str, locale: str, params: dict[str, Any]) -> str:
+    """The subject: names shortened, numbers and dates never."""
+    fitted = {k: short_name(v) if isinstance(v, str) else v for k, v in params.items()}
+    return translate(locale, f"email.{template}.subject", **fitted)
+
+
 def compose(template: str, locale: str, **context: Any) -> tuple[str, str, str]:
     context.setdefault("base_url", get_settings().base_url)
-    subject = translate(locale, f"email.{template}.subject", **context.get("subject_params", {}))
+    subject = subject_for(template, locale, context.get("subject_params", {}))
     text = render(f"emails/{template}.txt", locale, **context)
     html = render(f"emails/{template}.html", locale, **context)
     return subject, text, html
