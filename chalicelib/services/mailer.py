@@ -58,7 +58,11 @@ def send_templated(
     bounced or complaining, or (with ``opt_out_company``) a customer who
     unsubscribed from that company's order e-mails, is never mailed.
     """
-    reason = delivery.block_reason(to, opt_out_company)
+    try:
+        reason = delivery.block_reason(to, opt_out_company)
+    except Exception as problem:  # the list cannot be read: never mail blind
+        log.warning("suppression list unavailable", extra={"template": template})
+        raise mail.MailNotSent("suppression list unavailable") from problem
     if reason:
         log.info("mail not attempted", extra={"template": template, "reason": reason})
         raise mail.MailSuppressed(to, reason)

@@ -212,3 +212,24 @@ def test_every_send_names_the_configuration_set(client):
         body = call.params.get("body")
         body = body.decode() if isinstance(body, bytes) else str(body)
         assert '"ConfigurationSetName": "checkos-test-mail"' in body
+
+
+# -- the local outbox -----------------------------------------------------------------
+
+
+def test_the_outbox_shows_the_raw_message_beside_the_rendered_one(client):
+    from chalicelib.web.outbox import sent_mails
+
+    staff = sign_up(client, company_name='Oficina "Do Zé"')
+    _order_id, address = register(staff)
+    index = next(m.index for m in reversed(sent_mails()) if address in m.to)
+    visitor = WebSession(client)
+    assert visitor.get(f"/dev/outbox/{index}").status_code == 200
+    page = visitor.text()
+    assert 'id="raw-message"' in page and f'src="/dev/outbox/{index}/html"' in page
+    raw = page[page.index('class="mail-raw"') :]
+    for header in ("Message-ID:", "Date:", "Content-Transfer-Encoding: quoted-printable"):
+        assert header in raw, header
+    assert "From: =?utf-8?" in raw  # the encoded name as it travelled, not re-decoded
+    framed = visitor.get(f"/dev/outbox/{index}/html")
+    assert "frame-ancestors 'self'" in framed.headers["Content-Security-Policy"]
