@@ -134,6 +134,10 @@ def test_subject_keeps_the_space_between_encoded_words() -> None:
         "Pedido #1234 de Refrigeração Conceição Araújo — atualização do status São Paulo",
         "Orden #77 · Conceição Araújo Müller 北京 Ωμέγα está en camino, señora Núñez",
     ]
+    # Every place a fold can fall, including exactly on the space between two
+    # encoded words (where CPython 3.11's folder drops it: "ConceiçãoAraújo").
+    subjects += [f"Pedido {'á' * n} Conceição Araújo"[:150] for n in range(1, 130)]
+    subjects += [f"Nova ordem nº {n}: {'José ' * (n % 9)}Conceição Araújo" for n in range(60)]
     for subject in subjects:
         raw = mail.build_message(
             mail.Mail(to="a@example.com", subject=subject, text="t", html="h"), SENDER
