@@ -88,3 +88,11 @@ def erasure_sweep(event: CloudWatchEvent) -> dict:
     from chalicelib.services.erasure import sweep
 
     return sweep()
+
+
+@app.lambda_function(name="mail_events")
+def mail_events(event: dict, context: object) -> dict:
+    """SES bounces and complaints via SNS (infra MailEventsTopic): the suppression list."""
+    from chalicelib.services.delivery import handle_sns_event
+
+    return handle_sns_event(event)

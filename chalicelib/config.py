@@ -44,6 +44,8 @@ class Settings:
     inactivity_warning_days: int = 14
     # Footer link to the users' community (forum, group); hidden when empty.
     community_url: str = ""
+    # SES configuration set named on every send (bounce/complaint events); empty: none.
+    mail_configuration_set: str = ""
 
     @property
     def secret_key(self) -> str:
@@ -119,6 +121,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         free_plan_monthly_orders=int(env.get("FREE_PLAN_MONTHLY_ORDERS", "100")),
         inactivity_days=int(env.get("INACTIVITY_DAYS", "180")),
         community_url=_web_address(env.get("COMMUNITY_URL", "")),
+        mail_configuration_set=env.get("MAIL_CONFIGURATION_SET", ""),
     )
 
 

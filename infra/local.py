@@ -21,6 +21,7 @@ LOCAL_ENV = {
     "TABLE_NAME": "checkos-local",
     "BUCKET_NAME": "checkos-local-files",
     "MAIL_SENDER": "no-reply@checkos.example",
+    "MAIL_CONFIGURATION_SET": "checkos-local-mail",
     "OUTBOX_ENABLED": "1",
     "SECURE_COOKIES": "0",
 }
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         table_name=LOCAL_ENV["TABLE_NAME"],
         bucket_name=LOCAL_ENV["BUCKET_NAME"],
         sender=LOCAL_ENV["MAIL_SENDER"],
+        configuration_set=LOCAL_ENV["MAIL_CONFIGURATION_SET"],
     )
     sys.path.insert(0, str(ROOT))
     from chalice.config import Config

@@ -22,6 +22,7 @@ os.environ.update(
         "TABLE_NAME": "checkos-test",
         "BUCKET_NAME": "checkos-test-files",
         "MAIL_SENDER": "no-reply@checkos.example",
+        "MAIL_CONFIGURATION_SET": "checkos-test-mail",
         "BASE_URL": "http://testserver",
         "OUTBOX_ENABLED": "1",
         "SECURE_COOKIES": "0",
@@ -89,6 +90,7 @@ def _provision() -> None:
         table_name=os.environ["TABLE_NAME"],
         bucket_name=os.environ["BUCKET_NAME"],
         sender=os.environ["MAIL_SENDER"],
+        configuration_set=os.environ["MAIL_CONFIGURATION_SET"],
     )
 
 

@@ -39,3 +39,13 @@ def access(token_hash: str) -> str:
 def order_entries(company_id: str, dimension: str) -> str:
     """Partition of one company's list entries for one dimension (ALL, OPEN, PHONE#…)."""
     return f"CO#{company_id}#IX#{dimension}"
+
+
+def suppress(address: str) -> str:
+    """An address SES reported as hard-bounced or complaining: never mailed again."""
+    return f"SUPPRESS#{address.strip().lower()}"
+
+
+def opt_out(company_id: str, address: str) -> str:
+    """A customer who unsubscribed from one company's order e-mails."""
+    return f"OPTOUT#{company_id}#{address.strip().lower()}"

@@ -43,7 +43,7 @@ class Checker:
             return ""
         normalised = normalise_email(value)
         if normalised is None:
-            self.fail(name, "form.invalid_email")
+            self.fail(name, email_problem(value))
             normalised = value
         self.clean[name] = normalised
         return normalised
@@ -74,16 +74,58 @@ class Checker:
 
 
 def normalise_email(value: str) -> str | None:
-    """Lower-cased, syntax-checked address (no DNS lookups), or None."""
+    """Lower-cased, syntax-checked address (no DNS lookups) that mail can carry, or None.
+
+    The one address rule of every e-mail field: the domain may be international
+    (kept in Unicode here, sent as IDNA punycode: see ``wire_email``), the local
+    part may not, since the sending path (SES, no SMTPUTF8) cannot carry it.
+    """
     from email_validator import EmailNotValidError, validate_email
 
     if len(value) > 254 or any(c in value for c in "\r\n"):
         return None
     try:
-        checked = validate_email(value, check_deliverability=False)
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         return None
     return checked.normalized.lower()
+
+
+def email_problem(value: str) -> str:
+    """The catalogue key telling the user why ``value`` is refused as an address."""
+    local, at, domain = value.strip().rpartition("@")
+    if at and local and not local.isascii() and normalise_email("x@" + domain):
+        return "form.email_local_ascii"
+    return "form.invalid_email"
+
+
+def wire_email(address: str) -> str:
+    """The address as it travels: ASCII local part, IDNA (punycode) domain.
+
+    Raises ValueError for an address the sending path cannot carry.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    if any(c in address for c in "\r\n"):
+        raise ValueError("line break in an address")
+    try:
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as problem:
+        raise ValueError(str(problem)) from problem
+    return str(checked.ascii_email)
+
+
+def shown_email(address: str) -> str:
+    """The address as people read it: a punycode domain shown in Unicode."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return address
+    try:
+        import idna
+
+        return f"{local}@{idna.decode(domain)}"
+    except Exception:  # not valid IDNA: show it as it is
+        return address
 
 
 def fold(text: str) -> str:

@@ -16,7 +16,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
-from chalicelib.db.base import conflicted, failed_keys, transaction
+from chalicelib.db.base import Item, conflicted, failed_keys, transaction
 from chalicelib.db.customers import RateWindow
 from chalicelib.domain.errors import (
     AppError,
@@ -241,7 +241,7 @@ def send_email_code(company: Company, email: str, locale: str, *, resend: bool =
         mailer.send_templated(
             email,
             "email_code",
-            locale,
+            account_locale(company=company, fallback=locale),
             company=company,
             code=code,
             minutes=int(CODE_LIFETIME.total_seconds() // 60),
@@ -546,6 +546,28 @@ def unlock_account(token: str) -> None:
 # -- password reset -------------------------------------------------------
 
 
+def account_locale(
+    *, login: Login | None = None, company: Company | None = None, fallback: str
+) -> str:
+    """The language an account's own e-mails (resets, codes) are written in.
+
+    The user's chosen language, else the company's; never the language of
+    whichever browser asked (anyone can ask for a reset of any address).
+    """
+    if company is not None:
+        return company.locale or fallback
+    if login is None:
+        return fallback
+    wanted = [User.key(login.company_id, login.user_id), Company.key(login.company_id)]
+    found = {type(item): item for item in Item.batch_get(wanted)}
+    user, owner = found.get(User), found.get(Company)
+    if isinstance(user, User) and user.locale:
+        return str(user.locale)
+    if isinstance(owner, Company) and owner.locale:
+        return str(owner.locale)
+    return fallback
+
+
 def request_password_reset(email: str, locale: str, ip: str | None = None) -> None:
     """E-mail a single-use reset link if the account exists; silent otherwise."""
     email = email.strip().lower()
@@ -569,7 +591,7 @@ def request_password_reset(email: str, locale: str, ip: str | None = None) -> No
         mailer.send_templated(
             email,
             "password_reset",
-            locale,
+            account_locale(login=login, fallback=locale),
             link=f"{get_settings().base_url}/password/reset/{token}",
             minutes=int(RESET_LIFETIME.total_seconds() // 60),
         )

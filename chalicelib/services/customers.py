@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from chalicelib.aws.mail import MailNotSent
+from chalicelib.aws.mail import MailNotSent, MailSuppressed
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
@@ -27,7 +27,7 @@ from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, To
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.i18n import LOCALES, translate
-from chalicelib.services import companies, mailer, notifications, orders
+from chalicelib.services import companies, delivery, mailer, notifications, orders
 from chalicelib.services.logos import logo_url
 from chalicelib.services.orders import Actor, EditConflict, OrderView
 from chalicelib.services.sessions import now
@@ -57,6 +57,17 @@ CHAT_LIMIT_IP = 40
 FOLLOW_ANSWER_SECONDS = 0.8
 
 SYSTEM = Actor(name="CheckOS", kind="system")
+OPT_EVENTS = ("unsubscribed", "resubscribed")
+# History lines about the customer's e-mails; the latest decides what staff see.
+# "mail_bounced": SES reported a bounce or complaint for a mail about this order.
+MAIL_EVENTS = (
+    "mail",
+    "mail_failed",
+    "mail_skipped",
+    "mail_bounced",
+    "unsubscribed",
+    "resubscribed",
+)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 ACCESS_TEMPLATE = "customer_access"
@@ -159,6 +170,11 @@ def send_access_link(company: Company, order: Order, locale: str | None = None) 
 def _mail(company: Company, order: Order, template: str, locale: str | None) -> bool:
     link: str | None = None
     if template == ACCESS_TEMPLATE or not order.access_hash:
+        # A new link kills the old one: never for a mail that will not go out.
+        blocked = delivery.block_reason(order.customer_email, company.company_id)
+        if blocked:
+            orders.record_event(order.order_id, SYSTEM, "mail_skipped", blocked)
+            return False
         link = _new_link(company, order)
     else:
         _touch_link(order, company)
@@ -173,6 +189,13 @@ def _mail(company: Company, order: Order, template: str, locale: str | None) -> 
             language,
             reply_to=company.email,
             from_name=company.name,
+            to_name=order.customer_name,
+            # RFC 8058 one-click unsubscribe; the mailer skips an opted-out customer.
+            opt_out_company=company.company_id,
+            order_id=order.order_id,
+            unsubscribe_url=delivery.opt_out_url(
+                company.company_id, order.order_id, order.customer_email
+            ),
             subject_params=subject_params,
             company=company,
             # Only what the customer may see of the order (domain/visibility.py).
@@ -183,12 +206,16 @@ def _mail(company: Company, order: Order, template: str, locale: str | None) -> 
             days_open=LINK_DAYS_OPEN,
             days_closed=LINK_DAYS_AFTER_CLOSE,
         )
+    except MailSuppressed as skipped:
+        # Not attempted: the address bounced, complained or unsubscribed (shown to staff).
+        orders.record_event(order.order_id, SYSTEM, "mail_skipped", skipped.reason)
+        return False
     except MailNotSent as problem:
         log.warning("customer mail failed", extra={"order": order.order_id, "template": template})
         note = f"{order.customer_email}: {problem}"
         orders.record_event(order.order_id, SYSTEM, "mail_failed", note)
         return False
-    subject = translate(language, f"email.{template}.subject", **subject_params)
+    subject = mailer.subject_for(template, language, subject_params)
     orders.record_event(order.order_id, SYSTEM, "mail", f"{order.customer_email} · {subject}")
     return True
 
@@ -308,11 +335,22 @@ class StaffPanel:
     def mail_failed(self) -> bool:
         return self.last_mail is not None and self.last_mail.kind == "mail_failed"
 
+    @property
+    def mail_blocked(self) -> str | None:
+        """Why e-mails to the customer stopped (bounced, complained, unsubscribed), or None."""
+        if self.last_mail is None:
+            return None
+        if self.last_mail.kind in ("mail_skipped", "mail_bounced"):
+            return self.last_mail.note
+        if self.last_mail.kind == "unsubscribed":
+            return delivery.UNSUBSCRIBED
+        return None
+
 
 def staff_panel(company: Company, view: OrderView) -> StaffPanel:
     """The last customer e-mail is looked for in the history page shown (the newest 50)."""
     order = view.order
-    mails = [e for e in view.events if e.kind in ("mail", "mail_failed")]
+    mails = [e for e in view.events if e.kind in MAIL_EVENTS]
     rating = next((x for x in view.extras if isinstance(x, OrderRating)), None)
     return StaffPanel(
         owner=order.company_id == company.company_id,
@@ -375,6 +413,8 @@ class CustomerView:
     older_messages: str | None = None
     events_paged: bool = False
     messages_paged: bool = False
+    # The customer stopped this company's order e-mails (the latest opt-out line in history).
+    mail_stopped: bool = False
 
     @property
     def can_rate(self) -> bool:
@@ -447,6 +487,7 @@ def _customer_view(
         for e in events
         if e.kind in ("created", "status")
     ]
+    choices = [e.kind for e in sorted(events, key=lambda e: e.sk) if e.kind in OPT_EVENTS]
     logo = None
     if access.company_logo_key:
         logo = f"/logo/{access.company_id}/{access.company_logo_key.rsplit('/', 1)[-1]}"
@@ -473,6 +514,7 @@ def _customer_view(
         timeline=timeline,
         chat=[ChatLine(m.at, m.author_name, m.author_kind, m.text) for m in messages],
         rating=rating,
+        mail_stopped=bool(choices) and choices[-1] == "unsubscribed",
         rating_until=(rating.first_rated_at + timedelta(days=RATING_CHANGE_DAYS))
         if rating
         else None,
@@ -709,3 +751,56 @@ def request_link(company: Company, form: Mapping[str, str], ip: str, locale: str
         log.exception("follow request failed", extra={"company": company.company_id})
     finally:
         time.sleep(max(0.0, FOLLOW_ANSWER_SECONDS - (time.monotonic() - started)))
+
+
+# -- opting out of order e-mails (RFC 8058 one-click) and back in -----------------------
+
+
+def unsubscribe_link(token: str) -> delivery.OptOutLink:
+    """What an unsubscribe link names; a forged, altered or expired one is the 404 page."""
+    link = delivery.read_opt_out_token(token)
+    if link is None:
+        raise NotFound()
+    return link
+
+
+def unsubscribe(token: str) -> delivery.OptOutLink:
+    """One-click: no session, no CSRF token; the signed link is the authority.
+
+    Stops the company's order e-mails to the address (the private link keeps
+    working) and records it in the order's history. Repeating it changes nothing.
+    """
+    link = unsubscribe_link(token)
+    if delivery.opt_out(link.company_id, link.address, link.order_id):
+        name = ""
+        try:
+            order = Order.get(*Order.key(link.order_id))
+            if order.company_id == link.company_id:
+                name = order.customer_name
+        except DoesNotExist:
+            return link  # the order is gone; the opt-out still holds
+        orders.record_event(
+            link.order_id, Actor(name=name, kind="customer"), "unsubscribed", link.address
+        )
+    return link
+
+
+def resubscribe(token: str) -> None:
+    """From the private link page: the order e-mails start again (recorded in history)."""
+    _access_item, _view, order, _rating = _load(token)
+    if not order.customer_email:
+        return
+    delivery.opt_in(order.company_id, order.customer_email)
+    orders.record_event(
+        order.order_id,
+        Actor(name=order.customer_name, kind="customer"),
+        "resubscribed",
+        delivery.address_key(order.customer_email),
+    )
+
+
+def stop_mail_from_page(token: str) -> None:
+    """From the private link page: the same opt-out as the e-mailed link."""
+    _access_item, _view, order, _rating = _load(token)
+    if order.customer_email:
+        unsubscribe(delivery.opt_out_token(order.company_id, order.order_id, order.customer_email))

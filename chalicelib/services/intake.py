@@ -38,7 +38,7 @@ from chalicelib.db.intake import (
 from chalicelib.db.orders import Order
 from chalicelib.domain.errors import AppError, Conflict, NotFound, TooManyRequests, ValidationFailed
 from chalicelib.domain.tokens import new_id, new_token, token_hash
-from chalicelib.domain.validation import normalise_email
+from chalicelib.domain.validation import email_problem, normalise_email
 from chalicelib.services import mailer, notifications, orders
 from chalicelib.services.orders import Actor, QuotaExceeded
 from chalicelib.services.sessions import now
@@ -492,7 +492,7 @@ def resend_link(company: Company, raw_email: str, *, locale: str, ip: str) -> Su
     """
     email = normalise_email((raw_email or "").strip())
     if not email:
-        raise ValidationFailed({"customer_email": ("form.invalid_email", {})})
+        raise ValidationFailed({"customer_email": (email_problem(raw_email or ""), {})})
     count_submission(company.company_id, ip)
     at = now()
     lock_key = PendingLock.key(company.company_id, email)

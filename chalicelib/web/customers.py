@@ -19,6 +19,7 @@ orders = lazy_module("chalicelib.services.orders")
 bp = Blueprint(__name__)
 
 CUSTOMER_PAGE = "pages/customer_order.html"
+UNSUBSCRIBE_PAGE = "pages/unsubscribe.html"
 FOLLOW_PAGE = "pages/follow.html"
 SNIPPET_PAGE = "pages/settings_follow.html"
 # The follow form is made to sit in an iframe on any company website.
@@ -71,6 +72,34 @@ def customer_rating(ctx: Ctx, token: str) -> Response:
         return _customer_page(ctx, token, 409, values=ctx.form, problem=ctx._(problem.key))
     ctx.flash("customer.rating.thanks", "success")
     return http.redirect(f"/o/{token}#rating")
+
+
+@route(bp, "/o/{token}/mail", methods=("POST",), auth=PUBLIC)
+def customer_mail_choice(ctx: Ctx, token: str) -> Response:
+    """The private page's switch: e-mails about the order back on (or off)."""
+    if ctx.form.get("mail") == "on":
+        customers.resubscribe(token)
+        ctx.flash("customer.mail.resumed", "success")
+    else:
+        customers.stop_mail_from_page(token)
+    return http.redirect(f"/o/{token}#mail")
+
+
+# -- one-click unsubscribe (RFC 8058) ------------------------------------------
+
+
+@route(bp, "/unsubscribe/{token}", methods=("GET", "POST"), auth=PUBLIC, csrf=False)
+def unsubscribe(ctx: Ctx, token: str) -> Response:
+    """GET asks (mail scanners follow links); POST, from a mail program or the button, acts."""
+    if ctx.method == "POST":
+        link = customers.unsubscribe(token)
+        done = True
+    else:
+        link = customers.unsubscribe_link(token)
+        done = False
+    response = ctx.render(UNSUBSCRIBE_PAGE, token=token, address=link.address, done=done)
+    response.headers.update(PRIVATE_HEADERS)
+    return response
 
 
 # -- the embeddable "follow your order" form -----------------------------------

@@ -31,6 +31,8 @@ class SentMail:
     subject: str
     text: str
     html: str
+    # The message as SES got it: headers and MIME source, exactly as sent.
+    raw: str = ""
 
 
 def sent_mails() -> list[SentMail]:
@@ -58,6 +60,7 @@ def sent_mails() -> list[SentMail]:
                 subject=str(parsed.get("Subject", "")),
                 text=_part(parsed, "plain"),
                 html=_part(parsed, "html"),
+                raw=raw,
             )
         )
     return result
@@ -104,7 +107,8 @@ def outbox_message_html(ctx: Ctx, index: str) -> Response:
             # E-mail HTML carries inline styles; it runs no script.
             "Content-Security-Policy": (
                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https: http:"
-                "; frame-ancestors 'none'"
+                # Framed beside the raw source on the outbox page, nowhere else.
+                "; frame-ancestors 'self'"
             ),
         },
     )

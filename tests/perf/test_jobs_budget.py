@@ -89,8 +89,12 @@ def test_the_inactivity_job_reads_only_the_due_companies(many_companies, budget)
     assert "Scan" not in operations
     assert operations.count("Query") == 2  # one partition per rule, for the one day
     assert budget.items_read_by_queries == due  # of 10,000 companies
-    # Cursor read and write; a claim per warning; a read and a transaction per inactivation.
-    assert budget.dynamodb_requests == 2 + 2 + len(to_warn) + 2 * len(to_inactivate)
+    # Cursor read and write; a claim per warning; a read and a transaction per inactivation;
+    # and before each e-mail the mailer's one BatchGetItem (bounced or complained?).
+    mails = [c for c in budget.calls if c.service == "sesv2" and c.operation == "SendEmail"]
+    checks = [c for c in budget.dynamodb if c.operation == "BatchGetItem"]
+    assert len(checks) == len(mails)
+    assert budget.dynamodb_requests == 2 + 2 + len(to_warn) + 2 * len(to_inactivate) + len(mails)
     for company_id in to_inactivate:
         assert Company.get(*Company.key(company_id)).status == "inactive"
 

@@ -103,6 +103,8 @@ CAPABILITIES: dict[str, tuple[str | None, str]] = {
     "/o/{token}": ("customer", "customer_token"),
     "/o/{token}/messages": ("customer", "customer_token"),
     "/o/{token}/rating": ("customer", "customer_token"),
+    "/o/{token}/mail": ("customer", "customer_token"),
+    "/unsubscribe/{token}": (None, ""),
     "/intake/{code}": ("intake", "intake_code"),
     "/api/v1/intake/{code}": ("intake", "intake_code"),
     "/intake/confirm/{token}": ("intake", "intake_token"),

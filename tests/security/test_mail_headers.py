@@ -40,6 +40,10 @@ ALLOWED_HEADERS = {
     "content-transfer-encoding",
     "message-id",
     "date",
+    "content-language",
+    "auto-submitted",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
 }
 FIELDS = (
     "company_name (From, subjects)",

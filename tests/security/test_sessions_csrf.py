@@ -43,6 +43,8 @@ CSRF_FREE: dict[str, str] = {
     "/intake/confirm/{token}": "the e-mailed 256-bit token is the credential",
     "/follow/{slug}": "third-party iframe: carries no authority, only re-mails an order's "
     "own customer; rate-limited with identical answers",
+    "/unsubscribe/{token}": "RFC 8058 one-click unsubscribe: mail programs POST without a "
+    "session; the HMAC-signed, expiring link is the credential and can only stop mail",
 }
 
 

@@ -81,7 +81,9 @@ def test_the_logo_in_the_email_is_an_absolute_url(aws):
     account.company.update(actions=[Company.logo_key.set("logos/x/abc123.webp")])
     order = register(account)
     html = last_mail_to(order.customer_email).html
-    assert f'src="http://testserver/logo/{account.company.company_id}/abc123.webp"' in html
+    # A cell background, not a lone <img> (spam filters score image-only HTML).
+    logo = f"http://testserver/logo/{account.company.company_id}/abc123.webp"
+    assert f"background-image:url(&#39;{logo}&#39;)" in html or f"url('{logo}')" in html
 
 
 def test_the_email_uses_the_company_language(aws):
@@ -199,7 +201,8 @@ def test_a_company_name_with_line_breaks_reaches_the_customer_flattened(aws):
     account = validated_company("Evil\r\nBcc: spy@example.com")
     order = register(account)
     sent = last_mail_to(order.customer_email)
-    assert "Evil Bcc: spy@example.com" in sent.sender
+    # Flattened to one line, and the "@" neutralised: a name never shows an address.
+    assert "Evil Bcc: spy at example.com" in sent.sender
     assert mails_to("spy@example.com") == []
 
 
