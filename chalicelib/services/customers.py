@@ -10,8 +10,8 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
@@ -20,14 +20,15 @@ from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
 from chalicelib.db.base import Item, query_page, transaction
-from chalicelib.db.customers import CustomerAccess, OrderRating, RateWindow
+from chalicelib.db.customers import CustomerAccess, OrderRating
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
-from chalicelib.domain import workflow
-from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, TooManyRequests
+from chalicelib.domain import limits, workflow
+from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound
+from chalicelib.domain.limits import RateLimit
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.i18n import LOCALES, translate
-from chalicelib.services import companies, mailer, notifications, orders
+from chalicelib.services import companies, limiter, mailer, notifications, orders
 from chalicelib.services.logos import logo_url
 from chalicelib.services.orders import Actor, EditConflict, OrderView
 from chalicelib.services.sessions import now
@@ -42,10 +43,11 @@ RATING_CHANGE_DAYS = 7
 MAX_COMMENT = 1000
 # The follow form: per IP and per company, in fixed windows; a matched order
 # is sent at most a few links per window so nobody can flood its customer.
-FOLLOW_WINDOW = timedelta(minutes=15)
-FOLLOW_LIMIT_IP = 5
-FOLLOW_LIMIT_COMPANY = 60
-FOLLOW_LIMIT_ORDER = 3
+# Declared in domain/limits.py; these names are views of it.
+FOLLOW_WINDOW = limits.rate_limit("follow", "ip").window
+FOLLOW_LIMIT_IP = limits.rate_limit("follow", "ip").maximum
+FOLLOW_LIMIT_COMPANY = limits.rate_limit("follow", "company").maximum
+FOLLOW_LIMIT_ORDER = limits.rate_limit("follow", "order").maximum
 # Every accepted follow request answers after the same time, whether an order
 # matched (lookup + link + SES) or not, so timing tells nothing either.
 FOLLOW_ANSWER_SECONDS = 0.8
@@ -150,7 +152,28 @@ def send_access_link(company: Company, order: Order, locale: str | None = None) 
     _mail(company, order, ACCESS_TEMPLATE, locale)
 
 
-def _mail(company: Company, order: Order, template: str, locale: str | None) -> bool:
+def _mail(
+    company: Company, order: Order, template: str, locale: str | None, *, refuse: bool = False
+) -> bool:
+    """E-mail the customer (counted: customer-mail limits); False when it did not go out.
+
+    At a limit the mail is not sent and the order's history says why; with
+    ``refuse`` (a person asked for it) the LimitReached is raised instead.
+    """
+    try:
+        limiter.count(
+            "customer-mail",
+            company=company.company_id,
+            recipient=order.customer_email,
+            ip=limiter.request_ip(),
+        )
+    except limiter.LimitReached as problem:
+        if refuse:
+            raise
+        log.warning("customer mail over its limit", extra={"order": order.order_id})
+        note = f"{order.customer_email}: {translate(company.locale, problem.key, **problem.params)}"
+        orders.record_event(order.order_id, SYSTEM, "mail_failed", note)
+        return False
     link: str | None = None
     if template == ACCESS_TEMPLATE or not order.access_hash:
         link = _new_link(company, order)
@@ -261,7 +284,7 @@ def resend_link(company: Company, order_id: str) -> bool:
     reason = mail_off_reason(company, order)
     if reason:
         raise MailOff(reason)
-    return _mail(company, order, ACCESS_TEMPLATE, None)
+    return _mail(company, order, ACCESS_TEMPLATE, None, refuse=True)
 
 
 def revoke_link(company: Company, order_id: str, actor: Actor) -> bool:
@@ -615,19 +638,8 @@ def snippet(company: Company) -> str:
     )
 
 
-def _window(at: datetime) -> tuple[str, datetime]:
-    size = int(FOLLOW_WINDOW.total_seconds())
-    start = int(at.timestamp()) // size * size
-    begins = datetime.fromtimestamp(start, UTC)
-    return begins.strftime("%Y%m%dT%H%M"), begins + FOLLOW_WINDOW
-
-
-def _hit(scope: str, value: str) -> int:
-    """Count one request in the current window: one UpdateItem ADD, the new total back."""
-    window, ends = _window(now())
-    counter = RateWindow(*RateWindow.key(scope, value, window))
-    counter.upsert([RateWindow.hits.add(1), RateWindow.expires_at.set(ends + timedelta(hours=1))])
-    return int(counter.hits)
+def _follow_rule(scope: str, maximum: int) -> RateLimit:
+    return replace(limits.rate_limit("follow", scope), maximum=maximum)
 
 
 def check_follow_form(form: Mapping[str, str]) -> tuple[int, str]:
@@ -665,14 +677,24 @@ def request_link(company: Company, form: Mapping[str, str], ip: str, locale: str
     result, and the same answer time. Rate-limited per IP and per company.
     """
     number, email = check_follow_form(form)
-    if _hit("follow-ip", ip) > FOLLOW_LIMIT_IP:
-        raise TooManyRequests("follow.too_many", minutes=int(FOLLOW_WINDOW.total_seconds() // 60))
-    if _hit("follow-co", company.company_id) > FOLLOW_LIMIT_COMPANY:
-        raise TooManyRequests("follow.too_many", minutes=int(FOLLOW_WINDOW.total_seconds() // 60))
+    # The module's numbers (views of domain/limits.py) are what is counted.
+    limiter.count("follow", ip=ip, rules=(_follow_rule("ip", FOLLOW_LIMIT_IP),))
+    limiter.count(
+        "follow", company=company.company_id, rules=(_follow_rule("company", FOLLOW_LIMIT_COMPANY),)
+    )
     started = time.monotonic()
     try:
         order = _matching_order(company, number, email)
-        if order is not None and _hit("follow-order", order.order_id) <= FOLLOW_LIMIT_ORDER:
+        if order is not None:
+            try:
+                limiter.count(
+                    "follow",
+                    order=order.order_id,
+                    rules=(_follow_rule("order", FOLLOW_LIMIT_ORDER),),
+                )
+            except limiter.LimitReached:
+                order = None  # enough links for this order for now; the answer stays the same
+        if order is not None:
             send_access_link(company, order, locale)
     except Exception:  # a failure must look like any other answer
         log.exception("follow request failed", extra={"company": company.company_id})

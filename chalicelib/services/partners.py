@@ -31,7 +31,7 @@ from chalicelib.domain import workflow
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
-from chalicelib.services import mailer, notifications, orders
+from chalicelib.services import limiter, mailer, notifications, orders
 from chalicelib.services.companies import CompanyInactive, require_active
 from chalicelib.services.orders import Actor, EditConflict
 from chalicelib.services.sessions import Principal, now
@@ -313,7 +313,15 @@ def proposal_target(company_id: str, target_id: str) -> ProposalTarget:
     )
 
 
-def propose(principal: Principal, target_id: str, form: Mapping[str, str]) -> Partnership:
+def _count_request(me: Company, partner: Company, ip: str | None) -> None:
+    """A proposal or change is e-mailed to the other company: counted before it is saved."""
+    if partner.email_validated:
+        limiter.count("partner-request", company=me.company_id, recipient=partner.email, ip=ip)
+
+
+def propose(
+    principal: Principal, target_id: str, form: Mapping[str, str], ip: str | None = None
+) -> Partnership:
     """Propose (or, after a deletion, propose again); it waits for the other admin."""
     _require_admin(principal)
     me = principal.company
@@ -323,6 +331,7 @@ def propose(principal: Principal, target_id: str, form: Mapping[str, str]) -> Pa
     existing = target.existing
     if existing is not None and existing.state != DISABLED:
         raise AlreadyPartners(partner=target.company.name)
+    _count_request(me, target.company, ip)
     at = now()
     history = list(existing.history or [])[-(HISTORY_KEPT - 1) :] if existing else []
     mine = Partnership(
@@ -373,7 +382,9 @@ def accept(principal: Principal, partner_id: str, rev: str | int | None) -> Part
     return mine
 
 
-def change(principal: Principal, partner_id: str, form: Mapping[str, str]) -> Partnership | None:
+def change(
+    principal: Principal, partner_id: str, form: Mapping[str, str], ip: str | None = None
+) -> Partnership | None:
     """New terms: an active link is suspended until the other company accepts them.
 
     Returns None when nothing changed. Changing a proposal that waits for us
@@ -389,6 +400,12 @@ def change(principal: Principal, partner_id: str, form: Mapping[str, str]) -> Pa
         raise PartnershipChanged()
     if terms == Terms.of(current):
         return None
+    try:
+        partner = Company.get(*Company.key(partner_id))
+    except DoesNotExist:
+        partner = None
+    if partner is not None:
+        _count_request(me, partner, ip)
     state = PROPOSED if current.state == PROPOSED else SUSPENDED
     mine = _next(
         current,
@@ -470,7 +487,9 @@ def is_expired(invite: PartnerInvite) -> bool:
     return invite.expires_at is None or invite.expires_at <= now()
 
 
-def invite(principal: Principal, form: Mapping[str, str], locale: str) -> PartnerInvite:
+def invite(
+    principal: Principal, form: Mapping[str, str], locale: str, ip: str | None = None
+) -> PartnerInvite:
     """E-mail a company not on CheckOS a 14-day link to sign up and see our proposal."""
     _require_admin(principal)
     me = principal.company
@@ -492,6 +511,8 @@ def invite(principal: Principal, form: Mapping[str, str], locale: str) -> Partne
     live = [i for i in pending if not is_expired(i) and i.email != email]
     if len(live) >= MAX_PENDING_INVITES:
         raise ValidationFailed({"email": ("partners.too_many_invites", {"n": MAX_PENDING_INVITES})})
+    # Counted before anything is stored: a refusal leaves the list as it was.
+    limiter.count("partner-invite", company=me.company_id, recipient=email, ip=ip)
     token = new_token()
     invite_id = token_hash(token)
     created = now()
