@@ -115,7 +115,8 @@ def count(
     """
     given = {"company": company, "recipient": recipient, "ip": ip, "form": form, "order": order}
     order_of = {"recipient": 0, "order": 1, "ip": 2, "form": 3, "company": 4}
-    for rule in sorted(rules or limits.rate_limits(path), key=lambda r: order_of[r.scope]):
+    declared = limits.rate_limits(path) if rules is None else rules
+    for rule in sorted(declared, key=lambda r: order_of[r.scope]):
         value = _value(rule.scope, given[rule.scope])
         if value is not None:
             hit(rule, value)
