@@ -17,29 +17,28 @@ from tests.e2e.flows import sign_up_in_browser
 COUNT = 60
 
 
-def _table(live_server: str):
-    """The running `make run`'s table, on its moto server (where it says it is)."""
+def _dynamodb(live_server: str) -> tuple[object, str]:
+    """A low-level client of the running `make run`'s moto server, and its table name."""
     from infra.local import stack_file
 
     found = json.loads(stack_file(urlsplit(live_server).port).read_text())
-    dynamodb = boto3.resource(
+    client = boto3.client(
         "dynamodb",
         endpoint_url=found["endpoint"],
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    return dynamodb.Table(found["table"])
+    return client, found["table"]
 
 
 def _seed(live_server: str, email: str) -> None:
     """60 notifications stored as the app stores them: sort keys carry '#', ':' and '+'."""
-    table = _table(live_server)
+    client, table = _dynamodb(live_server)
     pk, sk = Login.key(email)
-    login = table.get_item(Key={"pk": pk, "sk": sk})["Item"]
-    partition = Notification.partition(login["company_id"], login["user_id"])
+    login = client.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
+    partition = Notification.partition(login["company_id"]["S"], login["user_id"]["S"])
     start = datetime.now(UTC) - timedelta(hours=2)
-    client = table.meta.client
     for n in range(COUNT):
         at = start + timedelta(seconds=n)
         note = Notification(
@@ -49,7 +48,7 @@ def _seed(live_server: str, email: str) -> None:
             at=at,
             params={"partner": f"Partner {n:02d}"},
         )
-        client.put_item(TableName=table.name, Item=note.serialize())
+        client.put_item(TableName=table, Item=note.serialize())  # type: ignore[attr-defined]
 
 
 def test_next_page_walks_through_sixty_notifications_once_each(page, live_server):
