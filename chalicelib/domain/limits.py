@@ -28,6 +28,9 @@ class RateLimit:
     # Catalogue key shown at the limit (params: minutes or hours); "" = silent
     # (the caller drops the e-mail without telling the requester, e.g. follow per order).
     message: str = "limits.company"
+    # Loopback is not counted per IP (the local gateway reports 127.0.0.1 for
+    # everyone), except on the public forms, whose limits always counted it.
+    loopback_counted: bool = False
 
     @property
     def name(self) -> str:
@@ -73,13 +76,13 @@ RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit("customer-mail", "recipient", DAY, 10, _TO),
     RateLimit("customer-mail", "ip", DAY, 90, _IP),
     # The public "follow your order" form; a matched order gets a few links per window.
-    RateLimit("follow", "ip", QUARTER, 5, "follow.too_many"),
+    RateLimit("follow", "ip", QUARTER, 5, "follow.too_many", True),
     RateLimit("follow", "company", QUARTER, 60, "follow.too_many"),
     RateLimit("follow", "order", QUARTER, 3, ""),
     # The embeddable intake form: Zammad's web-form limits per IP, a ceiling per
     # company form, and a few confirmation e-mails per requester address.
-    RateLimit("intake", "ip", HOUR, 20, "intake.rate_limited"),
-    RateLimit("intake", "ip", DAY, 240, "intake.rate_limited"),
+    RateLimit("intake", "ip", HOUR, 20, "intake.rate_limited", True),
+    RateLimit("intake", "ip", DAY, 240, "intake.rate_limited", True),
     RateLimit("intake", "form", HOUR, 100, "intake.rate_limited"),
     RateLimit("intake", "recipient", DAY, 5, "intake.rate_limited"),
 )

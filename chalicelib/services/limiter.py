@@ -73,13 +73,13 @@ def counter_key(limit: RateLimit, value: str, at: datetime) -> tuple[str, str]:
     return RateWindow.key(limit.name, value, label)
 
 
-def _value(scope: str, value: str | None) -> str | None:
+def _value(rule: RateLimit, value: str | None) -> str | None:
     if value is None:
         return None
-    if scope == "ip":
-        return value if counted_ip(value) else None
+    if rule.scope == "ip":
+        return value if rule.loopback_counted or counted_ip(value) else None
     value = value.strip()
-    return (value.lower() if scope == "recipient" else value) or None
+    return (value.lower() if rule.scope == "recipient" else value) or None
 
 
 def hit(limit: RateLimit, value: str) -> None:
@@ -117,7 +117,7 @@ def count(
     order_of = {"recipient": 0, "order": 1, "ip": 2, "form": 3, "company": 4}
     declared = limits.rate_limits(path) if rules is None else rules
     for rule in sorted(declared, key=lambda r: order_of[r.scope]):
-        value = _value(rule.scope, given[rule.scope])
+        value = _value(rule, given[rule.scope])
         if value is not None:
             hit(rule, value)
 
