@@ -10,23 +10,31 @@ drivers saw: limits declared, limits driven to their threshold, refusals seen.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import time_machine
 
 from chalicelib.domain import limits
-from chalicelib.services import customers
+from chalicelib.i18n import translate
+from chalicelib.services import accounts, customers
+from chalicelib.services.sessions import now
 from tests.figures import report
 from tests.security.actors import cheap_passwords, own_ip
 from tests.security.limit_drivers import DRIVERS, PAST, Drive, fresh_day, run, says
+from tests.web.factories import PASSWORD, sign_up, unique_email
 from tests.web.session import WebSession
 
 DRIVES: dict[str, Drive] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _figures() -> Iterator[None]:
+def _figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
+    if not any(item.name.startswith("test_limit_is_driven") for item in request.session.items):
+        return  # no drive was selected (-k): no figure to print
     declared = limits.all_limit_names()
     driven = [DRIVES[name] for name in declared if name in DRIVES]
     report(
@@ -95,3 +103,49 @@ def test_a_full_window_recovers_when_the_next_one_starts(client):
             assert says(visitor.text(), "es", rule.message)
             clock.shift(rule.window)
             assert visitor.post(f"/follow/{slug}", form, csrf=None).status_code == 200
+
+
+# -- sign-in lockout (its throttle is not a window counter: see services/accounts.py) ----------
+
+
+def later(**delta: float):
+    """The clock moved forward (ticking), for a lock to pass."""
+    return time_machine.travel(now() + timedelta(**delta), tick=True)
+
+
+def shows(tab: WebSession, locale: str, key: str, **params: object) -> bool:
+    return html.escape(translate(locale, key, **params), quote=True) in tab.text()
+
+
+def _login(tab: WebSession, email: str, password: str):
+    tab.get("/login")
+    return tab.post("/login", {"email": email, "password": password})
+
+
+def test_login_locks_an_address_after_five_failures_and_unlocks_after_the_lock(client):
+    with own_ip():
+        owner = sign_up(client)
+        visitor = WebSession(client, accept_language="es")
+        for _ in range(accounts.ACCOUNT_FAILURES):
+            assert _login(visitor, owner.email, "wrong password").status_code == 401
+        # Locked: even the right password is refused, with a translated reason.
+        answer = _login(visitor, owner.email, PASSWORD)
+        assert answer.status_code == 429
+        assert shows(visitor, "es", "login.locked", minutes=1)
+        assert "sid" not in visitor.cookies
+        with later(seconds=accounts.FIRST_LOCK_SECONDS + 1):
+            assert _login(visitor, owner.email, PASSWORD).status_code == 303
+
+
+def test_login_locks_an_address_of_origin_after_twenty_failures(client):
+    with own_ip():
+        owner = sign_up(client)
+        visitor = WebSession(client, accept_language="pt-BR")
+        for _ in range(accounts.IP_FAILURES):
+            # Different addresses every time: only the per-IP count can stop this.
+            assert _login(visitor, unique_email("guess"), "wrong password").status_code == 401
+        answer = _login(visitor, owner.email, PASSWORD)
+        assert answer.status_code == 429
+        assert shows(visitor, "pt-BR", "login.locked", minutes=1)
+        with later(seconds=accounts.FIRST_LOCK_SECONDS + 1):
+            assert _login(visitor, owner.email, PASSWORD).status_code == 303
