@@ -66,10 +66,11 @@ RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit("partner-invite", "company", DAY, 20, _CO),
     RateLimit("partner-invite", "recipient", DAY, 3, _TO),
     RateLimit("partner-invite", "ip", DAY, 30, _IP),
-    # A partnership proposal or change is e-mailed to the other company's validated address.
-    RateLimit("partner-request", "company", DAY, 20, _CO),
-    RateLimit("partner-request", "recipient", DAY, 5, _TO),
-    RateLimit("partner-request", "ip", DAY, 30, _IP),
+    # A partnership proposal or change is e-mailed to the other company's validated
+    # address; beyond these the change is still saved and shown in the app, unmailed.
+    RateLimit("partner-request", "company", DAY, 20, ""),
+    RateLimit("partner-request", "recipient", DAY, 5, ""),
+    RateLimit("partner-request", "ip", DAY, 30, ""),
     # Customer e-mails (private link, its resends, status news): what a free
     # company's day of orders needs (a status e-mail or two per open order).
     RateLimit("customer-mail", "company", DAY, 60, _CO),

@@ -275,6 +275,18 @@ def _tell(partner_id: str, me: Company, *, request: Partnership | None = None) -
     if not partner.email_validated:
         return
     try:
+        # The change is saved and the partner sees it in the app: beyond the
+        # sending limits only the e-mail is left out.
+        limiter.count(
+            "partner-request",
+            company=me.company_id,
+            recipient=partner.email,
+            ip=limiter.request_ip(),
+        )
+    except limiter.LimitReached:
+        log.warning("partner request over its sending limit", extra={"company": partner_id})
+        return
+    try:
         mailer.send_templated(
             partner.email,
             "partner_request",
@@ -313,15 +325,7 @@ def proposal_target(company_id: str, target_id: str) -> ProposalTarget:
     )
 
 
-def _count_request(me: Company, partner: Company, ip: str | None) -> None:
-    """A proposal or change is e-mailed to the other company: counted before it is saved."""
-    if partner.email_validated:
-        limiter.count("partner-request", company=me.company_id, recipient=partner.email, ip=ip)
-
-
-def propose(
-    principal: Principal, target_id: str, form: Mapping[str, str], ip: str | None = None
-) -> Partnership:
+def propose(principal: Principal, target_id: str, form: Mapping[str, str]) -> Partnership:
     """Propose (or, after a deletion, propose again); it waits for the other admin."""
     _require_admin(principal)
     me = principal.company
@@ -331,7 +335,6 @@ def propose(
     existing = target.existing
     if existing is not None and existing.state != DISABLED:
         raise AlreadyPartners(partner=target.company.name)
-    _count_request(me, target.company, ip)
     at = now()
     history = list(existing.history or [])[-(HISTORY_KEPT - 1) :] if existing else []
     mine = Partnership(
@@ -382,9 +385,7 @@ def accept(principal: Principal, partner_id: str, rev: str | int | None) -> Part
     return mine
 
 
-def change(
-    principal: Principal, partner_id: str, form: Mapping[str, str], ip: str | None = None
-) -> Partnership | None:
+def change(principal: Principal, partner_id: str, form: Mapping[str, str]) -> Partnership | None:
     """New terms: an active link is suspended until the other company accepts them.
 
     Returns None when nothing changed. Changing a proposal that waits for us
@@ -400,12 +401,6 @@ def change(
         raise PartnershipChanged()
     if terms == Terms.of(current):
         return None
-    try:
-        partner = Company.get(*Company.key(partner_id))
-    except DoesNotExist:
-        partner = None
-    if partner is not None:
-        _count_request(me, partner, ip)
     state = PROPOSED if current.state == PROPOSED else SUSPENDED
     mine = _next(
         current,

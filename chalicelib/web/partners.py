@@ -74,14 +74,9 @@ def propose(ctx: Ctx) -> Response:
         values = {"relationship": "approve", "quote_required": "1"}
         return ctx.render("pages/partners_propose.html", values=values, errors={}, **page)
     try:
-        partners.propose(ctx.principal, target_id, ctx.form, ip=ctx.client_ip)
+        partners.propose(ctx.principal, target_id, ctx.form)
     except ValidationFailed as problem:
         return ctx.form_error_page("pages/partners_propose.html", problem, **page)
-    except TooManyRequests as problem:  # the message above the form, the choices kept
-        ctx.flash(problem.key, "error", **problem.params)
-        return ctx.render(
-            "pages/partners_propose.html", status=429, values=ctx.form, errors={}, **page
-        )
     except partners.AlreadyPartners as problem:
         ctx.flash(problem.key, "error", **problem.params)
         return http.redirect(f"{PARTNERS}/{target_id}")
@@ -170,13 +165,10 @@ def accept(ctx: Ctx, partner_id: str) -> Response:
 def change(ctx: Ctx, partner_id: str) -> Response:
     assert ctx.principal is not None
     try:
-        link = partners.change(ctx.principal, partner_id, ctx.form, ip=ctx.client_ip)
+        link = partners.change(ctx.principal, partner_id, ctx.form)
     except ValidationFailed as problem:
         errors = {name: ctx._(key, **params) for name, (key, params) in problem.errors.items()}
         return _detail_page(ctx, partner_id, status=422, values=ctx.form, errors=errors)
-    except TooManyRequests as problem:
-        ctx.flash(problem.key, "error", **problem.params)
-        return _detail_page(ctx, partner_id, status=429, values=ctx.form, errors={})
     except AppError as problem:
         return _after_change(ctx, partner_id, problem)
     if link is None:

@@ -469,9 +469,11 @@ def _propose(tab: WebSession, target: str, token: str):
     return tab.post("/partners/propose", {"to": target, "relationship": "approve"}, csrf=token)
 
 
-def _propose_refused(tab: WebSession, target: str, token: str, locale: str, key: str) -> bool:
+def _propose_refused(tab: WebSession, target: str, token: str) -> bool:
+    """Past the limit the proposal is saved (the partner sees it in the app); no e-mail leaves."""
+    mark = outbox_mark()
     answer = _propose(tab, target, token)
-    return answer.status_code == 429 and says_limit(tab.text(), locale, key)
+    return answer.status_code == 303 and not any(_request_mail(m) for m in mails_since(mark))
 
 
 def _request_mail(mail: SentMail) -> bool:
@@ -499,7 +501,7 @@ def _proposals(
         else:
             if n % per_target:
                 tab.post(f"/partners/{target}/delete", {}, csrf=token)
-            drive.refused(_propose_refused(tab, target, token, locale, rule.message))
+            drive.refused(_propose_refused(tab, target, token))
 
 
 def drive_partner_request(client, scope: str) -> Drive:
