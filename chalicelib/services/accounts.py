@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 
@@ -17,7 +16,7 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
 from chalicelib.db.base import Item, conflicted, failed_keys, transaction
-from chalicelib.db.customers import RateWindow
+from chalicelib.domain import limits
 from chalicelib.domain.errors import (
     AppError,
     Conflict,
@@ -28,7 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.passwords import DUMMY_HASH, hash_password, verify_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import Checker, slugify
-from chalicelib.services import activity, directory, mailer, sessions
+from chalicelib.services import activity, directory, limiter, mailer, sessions
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.accounts")
@@ -50,14 +49,11 @@ UNLOCK = "UNLOCK"
 UNLOCK_LIFETIME = timedelta(hours=24)
 UNLOCK_MAIL_INTERVAL = timedelta(hours=1)
 ROLES = ("admin", "staff")
-# Anonymous visitors make these pages e-mail an address they typed: fixed
-# windows per IP (and per address for resets, counted whether or not it has
-# an account, so a refusal tells nothing about it). Loopback is not counted
-# per IP: the local run's gateway (`chalice local`) reports 127.0.0.1 for
-# every visitor; API Gateway reports the real address.
-MAIL_WINDOW = timedelta(hours=1)
-SIGNUP_LIMIT_IP = 10
-RESET_LIMIT_IP, RESET_LIMIT_EMAIL = 10, 3
+# Anonymous visitors make these pages e-mail an address they typed: declared
+# in domain/limits.py with every other limit (these names are views of it).
+SIGNUP_LIMIT_IP = limits.rate_limit("signup", "ip").maximum
+RESET_LIMIT_IP = limits.rate_limit("password-reset", "ip").maximum
+RESET_LIMIT_EMAIL = limits.rate_limit("password-reset", "recipient").maximum
 
 
 class InvalidCredentials(AppError):
@@ -101,33 +97,10 @@ def check_signup(form: Mapping[str, str]) -> dict[str, str]:
     return check.done()
 
 
-def _counted_ip(ip: str | None) -> bool:
-    if ip is None:
-        return False
-    try:
-        return not ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return True  # "unknown" and the like still count, as one visitor
-
-
-def count_mail_request(scope: str, value: str, limit: int) -> None:
-    """One UpdateItem ADD in the current window; beyond ``limit`` refuses (TooManyRequests)."""
-    at = now()
-    size = int(MAIL_WINDOW.total_seconds())
-    begins = datetime.fromtimestamp(int(at.timestamp()) // size * size, UTC)
-    counter = RateWindow(*RateWindow.key(scope, value, begins.strftime("%Y%m%dT%H%M")))
-    ends = begins + MAIL_WINDOW
-    counter.upsert([RateWindow.hits.add(1), RateWindow.expires_at.set(ends + timedelta(hours=1))])
-    if int(counter.hits) > limit:
-        minutes = max(1, int((ends - at).total_seconds() + 59) // 60)
-        raise TooManyRequests("limits.mail_too_many", minutes=minutes)
-
-
 def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewAccount:
     """Create company, first admin, login and unique slug in one transaction."""
     data = check_signup(form)
-    if _counted_ip(ip):
-        count_mail_request("signup-ip", str(ip), SIGNUP_LIMIT_IP)
+    limiter.count("signup", ip=ip)
     email = data["email"]
     created = now()
     company_id, user_id = new_id(), new_id()
@@ -203,8 +176,10 @@ def _code_digest(company_id: str, code: str) -> str:
     return hmac.new(key, f"{company_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def send_email_code(company: Company, email: str, locale: str, *, resend: bool = False) -> None:
-    """Store a fresh 6-digit code (hashed) for ``email`` and mail it.
+def send_email_code(
+    company: Company, email: str, locale: str, *, resend: bool = False, ip: str | None = None
+) -> None:
+    """Store a fresh 6-digit code (hashed) for ``email`` and mail it (counted: LimitReached).
 
     A resend keeps the tries already spent while the previous code's window
     lasts: asking for new codes never buys more guesses.
@@ -227,6 +202,7 @@ def send_email_code(company: Company, email: str, locale: str, *, resend: bool =
             if resend and tries >= CODE_MAX_TRIES:
                 # A code nobody may try is not worth a message.
                 raise _too_many_tries(existing)
+    limiter.count("email-code", company=company.company_id, recipient=email, ip=ip)
     code = f"{secrets.randbelow(1_000_000):06d}"
     EmailCode(
         *EmailCode.key(company.company_id),
@@ -403,7 +379,7 @@ def log_in(email: str, password: str, ip: str) -> tuple[str, Login]:
     # Loopback is every visitor of the local run (`chalice local` reports
     # 127.0.0.1): its simultaneous right sign-ins must not fill the IP's window,
     # so there only its lock refuses (failures still lock it).
-    by_ip = _reserve_attempt("ip", ip, IP_FAILURES, full_refuses=_counted_ip(ip))
+    by_ip = _reserve_attempt("ip", ip, IP_FAILURES, full_refuses=limiter.counted_ip(ip))
     try:
         by_email = _reserve_attempt("email", email, ACCOUNT_FAILURES)
     except TooManyRequests:
@@ -571,9 +547,7 @@ def account_locale(
 def request_password_reset(email: str, locale: str, ip: str | None = None) -> None:
     """E-mail a single-use reset link if the account exists; silent otherwise."""
     email = email.strip().lower()
-    if _counted_ip(ip):
-        count_mail_request("reset-ip", str(ip), RESET_LIMIT_IP)
-    count_mail_request("reset-email", email, RESET_LIMIT_EMAIL)
+    limiter.count("password-reset", ip=ip, recipient=email)
     try:
         login = Login.get(*Login.key(email))
     except DoesNotExist:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib.db.accounts import Company, Slug
+from chalicelib.db.accounts import Company, EmailCode, Slug
 from chalicelib.db.base import conflicted, failed_keys, transaction
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
@@ -150,6 +150,7 @@ class ProfileSaved:
     # Set when the e-mail changed: the new address got a code (or mail_problem says why not).
     code_sent_to: str | None = None
     mail_problem: str | None = None
+    mail_params: dict[str, object] = field(default_factory=dict)
 
 
 def _seen_version(form: Mapping[str, str]) -> int | None:
@@ -157,7 +158,9 @@ def _seen_version(form: Mapping[str, str]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def update_profile(company: Company, form: Mapping[str, str], locale: str) -> ProfileSaved:
+def update_profile(
+    company: Company, form: Mapping[str, str], locale: str, ip: str | None = None
+) -> ProfileSaved:
     """Save the settings form in one transaction, guarded by the company's version.
 
     A new public slug swaps the ``Slug`` items in the same transaction (the new
@@ -171,13 +174,18 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
     actions: list[Any] = [getattr(Company, name).set(data[name]) for name in TEXT_FIELDS]
     wanted_email, pending = data["email"], company.pending_email
     send_to: str | None = None
+    # A cancelled or replaced e-mail change takes its pending code with it (same
+    # transaction): the old code must not validate an address nobody wants now.
+    drop_code = False
     if wanted_email == company.email:
         if pending:
             actions.append(Company.pending_email.remove())
+            drop_code = True
         pending = None
     elif wanted_email != pending:
         actions.append(Company.pending_email.set(wanted_email))
         pending = send_to = wanted_email
+        drop_code = True
     old_slug, new_slug = company.slug, data["slug"]
     if new_slug != old_slug:
         actions.append(Company.slug.set(new_slug))
@@ -194,6 +202,8 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
         with tx:
             tx.update(company, actions=actions, condition=Company.pk.exists())
             directory.write_changes(tx, company, after)
+            if drop_code:
+                tx.delete(EmailCode(*EmailCode.key(company_id)))
             if new_slug != old_slug:
                 tx.save(
                     Slug(*Slug.key(new_slug), company_id=company_id),
@@ -216,9 +226,14 @@ def update_profile(company: Company, form: Mapping[str, str], locale: str) -> Pr
     if send_to is None:
         return ProfileSaved(company=company)
     try:
-        send_email_code(company, send_to, locale)
+        send_email_code(company, send_to, locale, ip=ip)
     except AppError as problem:
-        return ProfileSaved(company=company, code_sent_to=send_to, mail_problem=problem.key)
+        return ProfileSaved(
+            company=company,
+            code_sent_to=send_to,
+            mail_problem=problem.key,
+            mail_params=dict(problem.params),
+        )
     return ProfileSaved(company=company, code_sent_to=send_to)
 
 

@@ -10,8 +10,8 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
@@ -20,14 +20,15 @@ from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
 from chalicelib.db.base import query_page, transaction
-from chalicelib.db.customers import CustomerAccess, OrderRating, RateWindow
+from chalicelib.db.customers import CustomerAccess, OrderRating
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
-from chalicelib.domain import visibility, workflow
-from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, TooManyRequests
+from chalicelib.domain import limits, visibility, workflow
+from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound
+from chalicelib.domain.limits import RateLimit
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.i18n import LOCALES, translate
-from chalicelib.services import companies, delivery, mailer, notifications, orders
+from chalicelib.services import companies, delivery, limiter, mailer, notifications, orders
 from chalicelib.services.logos import logo_url
 from chalicelib.services.orders import Actor, EditConflict, OrderView
 from chalicelib.services.sessions import now
@@ -42,16 +43,17 @@ RATING_CHANGE_DAYS = 7
 MAX_COMMENT = 1000
 # The follow form: per IP and per company, in fixed windows; a matched order
 # is sent at most a few links per window so nobody can flood its customer.
-FOLLOW_WINDOW = timedelta(minutes=15)
-FOLLOW_LIMIT_IP = 5
-FOLLOW_LIMIT_COMPANY = 60
-FOLLOW_LIMIT_ORDER = 3
+# Declared in domain/limits.py; these names are views of it.
+FOLLOW_WINDOW = limits.rate_limit("follow", "ip").window
+FOLLOW_LIMIT_IP = limits.rate_limit("follow", "ip").maximum
+FOLLOW_LIMIT_COMPANY = limits.rate_limit("follow", "company").maximum
+FOLLOW_LIMIT_ORDER = limits.rate_limit("follow", "order").maximum
 # Customer-link chat (anyone holding the link can write, no sign-in): per link's
-# order and per client IP, in fixed windows, so a leaked or scripted link cannot
-# flood the order's partition, the staff's notifications or the order page.
-CHAT_WINDOW = timedelta(minutes=15)
-CHAT_LIMIT_ORDER = 20
-CHAT_LIMIT_IP = 40
+# order and per client IP, so a leaked or scripted link cannot flood the order's
+# partition, the staff's notifications or the order page. Declared in domain/limits.py.
+CHAT_WINDOW = limits.rate_limit("customer-chat", "order").window
+CHAT_LIMIT_ORDER = limits.rate_limit("customer-chat", "order").maximum
+CHAT_LIMIT_IP = limits.rate_limit("customer-chat", "ip").maximum
 # Every accepted follow request answers after the same time, whether an order
 # matched (lookup + link + SES) or not, so timing tells nothing either.
 FOLLOW_ANSWER_SECONDS = 0.8
@@ -167,7 +169,28 @@ def send_access_link(company: Company, order: Order, locale: str | None = None) 
     _mail(company, order, ACCESS_TEMPLATE, locale)
 
 
-def _mail(company: Company, order: Order, template: str, locale: str | None) -> bool:
+def _mail(
+    company: Company, order: Order, template: str, locale: str | None, *, refuse: bool = False
+) -> bool:
+    """E-mail the customer (counted: customer-mail limits); False when it did not go out.
+
+    At a limit the mail is not sent and the order's history says why; with
+    ``refuse`` (a person asked for it) the LimitReached is raised instead.
+    """
+    try:
+        limiter.count(
+            "customer-mail",
+            company=company.company_id,
+            recipient=order.customer_email,
+            ip=limiter.request_ip(),
+        )
+    except limiter.LimitReached as problem:
+        if refuse:
+            raise
+        log.warning("customer mail over its limit", extra={"order": order.order_id})
+        note = f"{order.customer_email}: {translate(company.locale, problem.key, **problem.params)}"
+        orders.record_event(order.order_id, SYSTEM, "mail_failed", note)
+        return False
     link: str | None = None
     if template == ACCESS_TEMPLATE or not order.access_hash:
         # A new link kills the old one: never for a mail that will not go out.
@@ -295,7 +318,7 @@ def resend_link(company: Company, order_id: str) -> bool:
     reason = mail_off_reason(company, order)
     if reason:
         raise MailOff(reason)
-    return _mail(company, order, ACCESS_TEMPLATE, None)
+    return _mail(company, order, ACCESS_TEMPLATE, None, refuse=True)
 
 
 def revoke_link(company: Company, order_id: str, actor: Actor) -> bool:
@@ -541,17 +564,13 @@ def _reachable_company(company_id: str) -> Company:
 def customer_message(token: str, text: str, ip: str = "") -> None:
     """The customer writes in the order's chat; staff are told (technician, else everyone).
 
-    Rate-limited per order (the link) and per client IP (``TooManyRequests``).
+    Rate-limited per order (the link) and per client IP (``limiter.LimitReached``).
     """
     _access_item, view, order, _rating = _load(token)
     _reachable_company(order.company_id)
     actor = Actor(name=order.customer_name, kind="customer")
     orders.check_message(text)  # a message that cannot be sent does not count
-    minutes = int(CHAT_WINDOW.total_seconds() // 60)
-    if ip and _hit("chat-ip", ip, CHAT_WINDOW) > CHAT_LIMIT_IP:
-        raise TooManyRequests("customer.chat_too_many", minutes=minutes)
-    if _hit("chat-order", order.order_id, CHAT_WINDOW) > CHAT_LIMIT_ORDER:
-        raise TooManyRequests("customer.chat_too_many", minutes=minutes)
+    limiter.count("customer-chat", order=order.order_id, ip=ip or None)  # LimitReached
     orders.append_message(order.order_id, actor, text)
     watchers = [order.technician_id] if order.technician_id else None
     kwargs = {
@@ -688,19 +707,8 @@ def snippet(company: Company) -> str:
     )
 
 
-def _window(at: datetime, length: timedelta = FOLLOW_WINDOW) -> tuple[str, datetime]:
-    size = int(length.total_seconds())
-    start = int(at.timestamp()) // size * size
-    begins = datetime.fromtimestamp(start, UTC)
-    return begins.strftime("%Y%m%dT%H%M"), begins + length
-
-
-def _hit(scope: str, value: str, length: timedelta = FOLLOW_WINDOW) -> int:
-    """Count one request in the current window: one UpdateItem ADD, the new total back."""
-    window, ends = _window(now(), length)
-    counter = RateWindow(*RateWindow.key(scope, value, window))
-    counter.upsert([RateWindow.hits.add(1), RateWindow.expires_at.set(ends + timedelta(hours=1))])
-    return int(counter.hits)
+def _follow_rule(scope: str, maximum: int) -> RateLimit:
+    return replace(limits.rate_limit("follow", scope), maximum=maximum)
 
 
 def check_follow_form(form: Mapping[str, str]) -> tuple[int, str]:
@@ -738,14 +746,24 @@ def request_link(company: Company, form: Mapping[str, str], ip: str, locale: str
     result, and the same answer time. Rate-limited per IP and per company.
     """
     number, email = check_follow_form(form)
-    if _hit("follow-ip", ip) > FOLLOW_LIMIT_IP:
-        raise TooManyRequests("follow.too_many", minutes=int(FOLLOW_WINDOW.total_seconds() // 60))
-    if _hit("follow-co", company.company_id) > FOLLOW_LIMIT_COMPANY:
-        raise TooManyRequests("follow.too_many", minutes=int(FOLLOW_WINDOW.total_seconds() // 60))
+    # The module's numbers (views of domain/limits.py) are what is counted.
+    limiter.count("follow", ip=ip, rules=(_follow_rule("ip", FOLLOW_LIMIT_IP),))
+    limiter.count(
+        "follow", company=company.company_id, rules=(_follow_rule("company", FOLLOW_LIMIT_COMPANY),)
+    )
     started = time.monotonic()
     try:
         order = _matching_order(company, number, email)
-        if order is not None and _hit("follow-order", order.order_id) <= FOLLOW_LIMIT_ORDER:
+        if order is not None:
+            try:
+                limiter.count(
+                    "follow",
+                    order=order.order_id,
+                    rules=(_follow_rule("order", FOLLOW_LIMIT_ORDER),),
+                )
+            except limiter.LimitReached:
+                order = None  # enough links for this order for now; the answer stays the same
+        if order is not None:
             send_access_link(company, order, locale)
     except Exception:  # a failure must look like any other answer
         log.exception("follow request failed", extra={"company": company.company_id})

@@ -47,9 +47,9 @@ from chalicelib.db.accounts import (
     User,
 )
 from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
-from chalicelib.db.customers import CustomerAccess, RateWindow
+from chalicelib.db.customers import CustomerAccess
 from chalicelib.db.data_rights import ERASING, ErasureJob
-from chalicelib.db.intake import FormKey, IntakeRequest, RateCounter
+from chalicelib.db.intake import FormKey, IntakeRequest
 from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import Conflict, ValidationFailed
@@ -78,11 +78,6 @@ CUSTOMER_FIELDS: tuple[str, ...] = (
     "internal_notes",
 )
 FUNCTION_NAME_VARIABLE = "DATA_RIGHTS_FUNCTION_NAME"
-# Scopes of the public rate counters keyed by the company (no personal data,
-# TTL within hours): deleted by their computed keys.
-INTAKE_FORM_SCOPE = "formhour"
-FOLLOW_COMPANY_SCOPE = "follow-co"
-
 _threads: list[threading.Thread] = []
 
 
@@ -607,24 +602,11 @@ def intake_partition(company_id: str) -> str:
     return IntakeRequest.company_index(company_id, "", "")["gsi1pk"]
 
 
-def _recent_windows(at: datetime, step: timedelta, count: int, fmt: str) -> list[str]:
-    return [(at - step * n).strftime(fmt) for n in range(count)]
-
-
 def _erase_rate_counters(eraser: Eraser) -> None:
-    """Public rate counters keyed by the company: computed keys of the windows still alive."""
-    from chalicelib.services import customers
+    """Rate counters keyed by the company: computed keys of the windows still alive."""
+    from chalicelib.services import limiter
 
-    at = now()
-    doomed = [
-        RateCounter.key(INTAKE_FORM_SCOPE, eraser.company_id, window)
-        for window in _recent_windows(at, timedelta(hours=1), 3, "%Y-%m-%dT%H")
-    ]
-    window = customers.FOLLOW_WINDOW
-    for n in range(int(timedelta(hours=2) / window) + 1):
-        label, _ends = customers._window(at - window * n)
-        doomed.append(RateWindow.key(FOLLOW_COMPANY_SCOPE, eraser.company_id, label))
-    eraser.delete_keys(doomed)
+    eraser.delete_keys(limiter.company_counter_keys(eraser.company_id, now()))
 
 
 def _erase_company_partition(eraser: Eraser) -> None:

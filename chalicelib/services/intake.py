@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -33,13 +33,13 @@ from chalicelib.db.intake import (
     FormKey,
     IntakeRequest,
     PendingLock,
-    RateCounter,
 )
 from chalicelib.db.orders import Order
+from chalicelib.domain import limits
 from chalicelib.domain.errors import AppError, Conflict, NotFound, TooManyRequests, ValidationFailed
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import email_problem, normalise_email
-from chalicelib.services import mailer, notifications, orders
+from chalicelib.services import limiter, mailer, notifications, orders
 from chalicelib.services.orders import Actor, QuotaExceeded
 from chalicelib.services.sessions import now
 
@@ -75,18 +75,19 @@ REQUIRED_FIELDS = frozenset({"customer_name", "customer_email", "problem"})
 
 @dataclass(frozen=True)
 class RateLimit:
-    scope: str  # ip | form
+    """A view of a declared intake limit (domain/limits.py), in the shape tests adjust."""
+
+    scope: str  # ip | form | recipient
     window: str  # hour | day
     limit: int
 
 
-# Zammad's web-form limits per IP, and a ceiling per company form.
-RATE_LIMITS: tuple[RateLimit, ...] = (
-    RateLimit("ip", "hour", 20),
-    RateLimit("ip", "day", 240),
-    RateLimit("form", "hour", 100),
+_WINDOW_NAMES = {limits.HOUR: "hour", limits.DAY: "day"}
+# Declared in domain/limits.py; this view is what count_submission reads.
+RATE_LIMITS: tuple[RateLimit, ...] = tuple(
+    RateLimit(r.scope, _WINDOW_NAMES[r.window], r.maximum) for r in limits.rate_limits("intake")
 )
-_WINDOWS = {"hour": ("%Y-%m-%dT%H", timedelta(hours=1)), "day": ("%Y-%m-%d", timedelta(days=1))}
+_WINDOWS = {"hour": limits.HOUR, "day": limits.DAY}
 
 
 # -- errors ------------------------------------------------------------------
@@ -321,27 +322,21 @@ def screen_browser_form(form: Mapping[str, str], issued_at: float | None) -> Non
         raise TooFast(seconds=MIN_SECONDS_TO_SUBMIT)
 
 
-def count_submission(company_id: str, ip: str) -> None:
-    """One UpdateItem ADD per limit; a full window refuses (RateLimited) without counting."""
-    at = now()
-    for rule in RATE_LIMITS:
-        fmt, length = _WINDOWS[rule.window]
-        subject = ip if rule.scope == "ip" else company_id
-        counter = RateCounter(
-            *RateCounter.key(f"{rule.scope}{rule.window}", subject, at.strftime(fmt))
-        )
-        try:
-            counter.upsert(
-                [
-                    RateCounter.hits.add(1),
-                    RateCounter.expires_at.set(at + length + timedelta(hours=1)),
-                ],
-                condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < rule.limit),
-            )
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                raise RateLimited() from error
-            raise
+def count_submission(company_id: str, ip: str, email: str | None = None) -> None:
+    """One conditional UpdateItem per declared intake limit; a full window refuses (RateLimited).
+
+    Without ``email`` the per-IP and per-form limits are counted (before the
+    form is even read); with it, the requester address's limit alone.
+    """
+    rules = tuple(
+        replace(limits.rate_limit("intake", r.scope, _WINDOWS[r.window]), maximum=r.limit)
+        for r in RATE_LIMITS
+        if (r.scope == "recipient") == (email is not None)
+    )
+    try:
+        limiter.count("intake", ip=ip, form=company_id, recipient=email, rules=rules)
+    except limiter.LimitReached as error:
+        raise RateLimited() from error
 
 
 # -- submitting ------------------------------------------------------------------
@@ -390,6 +385,7 @@ def submit_request(
     count_submission(company.company_id, ip)
     values, custom = clean_request(company, form)
     email = values["customer_email"]
+    count_submission(company.company_id, ip, email)
     token, expires = _store_pending(company, values, custom, email, locale)
     try:
         _send_link(company, email, values["customer_name"], token, locale, expires)
@@ -506,6 +502,7 @@ def resend_link(company: Company, raw_email: str, *, locale: str, ip: str) -> Su
     minutes = int(RESEND_INTERVAL.total_seconds() // 60)
     if lock.sent_at > at - RESEND_INTERVAL:
         raise ResendTooSoon(minutes=minutes)
+    count_submission(company.company_id, ip, email)
     token = new_token()
     fresh = IntakeRequest.from_raw_data(old.serialize())
     fresh.pk, fresh.intake_id = IntakeRequest.key(token_hash(token))[0], token_hash(token)

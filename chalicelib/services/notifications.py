@@ -101,6 +101,8 @@ def notify_company(company_id: str, kind: str, **kwargs: object) -> int:
 def latest(
     company_id: str, user_id: str, cursor: str | None = None
 ) -> tuple[list[Notification], str | None]:
+    if cursor is not None and not cursor.startswith("NOTE#"):
+        cursor = None  # not one of ours (a mangled link): the first page
     items, next_sk = query_page(
         Notification.partition(company_id, user_id),
         page_size=PAGE_SIZE,

@@ -38,7 +38,7 @@ from chalicelib.domain import workflow
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
-from chalicelib.services import mailer, notifications, orders
+from chalicelib.services import limiter, mailer, notifications, orders
 from chalicelib.services.companies import CompanyInactive, require_active
 from chalicelib.services.orders import Actor, EditConflict
 from chalicelib.services.sessions import Principal, now
@@ -281,6 +281,18 @@ def _tell(partner_id: str, me: Company, *, request: Partnership | None = None) -
     except DoesNotExist:
         return
     if not partner.email_validated:
+        return
+    try:
+        # The change is saved and the partner sees it in the app: beyond the
+        # sending limits only the e-mail is left out.
+        limiter.count(
+            "partner-request",
+            company=me.company_id,
+            recipient=partner.email,
+            ip=limiter.request_ip(),
+        )
+    except limiter.LimitReached:
+        log.warning("partner request over its sending limit", extra={"company": partner_id})
         return
     try:
         mailer.send_templated(
@@ -555,7 +567,9 @@ def is_expired(invite: PartnerInvite) -> bool:
     return invite.expires_at is None or invite.expires_at <= now()
 
 
-def invite(principal: Principal, form: Mapping[str, str], locale: str) -> PartnerInvite:
+def invite(
+    principal: Principal, form: Mapping[str, str], locale: str, ip: str | None = None
+) -> PartnerInvite:
     """E-mail a company not on CheckOS a 14-day link to sign up and see our proposal."""
     _require_admin(principal)
     me = principal.company
@@ -577,6 +591,8 @@ def invite(principal: Principal, form: Mapping[str, str], locale: str) -> Partne
     live = [i for i in pending if not is_expired(i) and i.email != email]
     if len(live) >= MAX_PENDING_INVITES:
         raise ValidationFailed({"email": ("partners.too_many_invites", {"n": MAX_PENDING_INVITES})})
+    # Counted before anything is stored: a refusal leaves the list as it was.
+    limiter.count("partner-invite", company=me.company_id, recipient=email, ip=ip)
     token = new_token()
     invite_id = token_hash(token)
     created = now()

@@ -20,7 +20,7 @@ from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFai
 from chalicelib.domain.passwords import hash_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import Checker
-from chalicelib.services import mailer
+from chalicelib.services import limiter, mailer
 from chalicelib.services.accounts import ROLES
 from chalicelib.services.sessions import Principal, now
 
@@ -89,7 +89,9 @@ def check_invitation(form: Mapping[str, str]) -> dict[str, str]:
     return check.done()
 
 
-def invite(principal: Principal, form: Mapping[str, str], locale: str) -> Invitation:
+def invite(
+    principal: Principal, form: Mapping[str, str], locale: str, ip: str | None = None
+) -> Invitation:
     """Store a pending invitation (hashed token, 7-day TTL) and e-mail its link."""
     data = check_invitation(form)
     email = data["email"]
@@ -108,6 +110,8 @@ def invite(principal: Principal, form: Mapping[str, str], locale: str) -> Invita
         raise ValidationFailed(
             {"email": ("users.too_many_invitations", {"n": MAX_PENDING_INVITATIONS})}
         )
+    # Counted before anything is stored: a refusal leaves the list as it was.
+    limiter.count("staff-invite", company=company.company_id, recipient=email, ip=ip)
     token = new_token()
     invite_id = token_hash(token)
     created = now()

@@ -33,10 +33,12 @@ def signup(ctx: Ctx) -> Response:
     token = sessions.start_session(account.user.user_id, account.company.company_id)
     ctx.sign_in(token, account.user.user_id, account.company.company_id)
     try:
-        accounts.send_email_code(account.company, account.company.email, ctx.locale)
+        accounts.send_email_code(
+            account.company, account.company.email, ctx.locale, ip=ctx.client_ip
+        )
         ctx.flash("signup.welcome", "success", email=account.company.email)
     except AppError as problem:
-        ctx.flash(problem.key, "error")
+        ctx.flash(problem.key, "error", **problem.params)
     if ctx.form.get("invite"):
         # Invited by a partner: its proposal now waits for this company's acceptance.
         try:
@@ -82,7 +84,7 @@ def resend_code(ctx: Ctx) -> Response:
     company = ctx.principal.company
     target = company.pending_email or company.email
     try:
-        accounts.send_email_code(company, target, ctx.locale, resend=True)
+        accounts.send_email_code(company, target, ctx.locale, resend=True, ip=ctx.client_ip)
         ctx.flash("verify.sent", "success", email=target)
     except AppError as problem:
         ctx.flash(problem.key, "error", **problem.params)

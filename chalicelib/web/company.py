@@ -35,7 +35,7 @@ def company_settings(ctx: Ctx) -> Response:
         values = companies.profile_values(company)
         return ctx.render(SETTINGS_PAGE, values=values, errors={}, conflict=False)
     try:
-        saved = companies.update_profile(company, ctx.form, ctx.locale)
+        saved = companies.update_profile(company, ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
         return ctx.form_error_page(SETTINGS_PAGE, problem, conflict=False)
     except companies.ProfileChanged:
@@ -44,7 +44,7 @@ def company_settings(ctx: Ctx) -> Response:
         return ctx.render(SETTINGS_PAGE, status=409, values=ctx.form, errors={}, conflict=True)
     ctx.flash("profile.saved", "success")
     if saved.code_sent_to and saved.mail_problem:
-        ctx.flash(saved.mail_problem, "error")
+        ctx.flash(saved.mail_problem, "error", **saved.mail_params)
     elif saved.code_sent_to:
         ctx.flash("profile.email_code_sent", "info", email=saved.code_sent_to)
     return http.redirect("/settings/company")

@@ -24,7 +24,7 @@ from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
 from chalicelib.domain.tokens import new_token
 from chalicelib.i18n import negotiate, translate
 from chalicelib.lazy import lazy_module
-from chalicelib.services import activity, sessions
+from chalicelib.services import activity, limiter, sessions
 from chalicelib.services.sessions import Principal
 from chalicelib.templating import render
 from chalicelib.web import http
@@ -319,6 +319,7 @@ def route(
                 log.exception("aws unavailable", extra={"path": bp.current_request.path})
                 ctx = _unchecked_context(bp.current_request)
                 return http.head_answer(bp.current_request, finish(ctx, busy_page(ctx)))
+            limiter.set_request_ip(ctx.client_ip)  # e-mails sent for this request count per IP
             try:
                 if auth != PUBLIC and ctx.principal is None:
                     if ctx.method == "GET":

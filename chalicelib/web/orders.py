@@ -304,7 +304,8 @@ def notification_list(ctx: Ctx) -> Response:
         "pages/notifications.html",
         notes=texts,
         unread={n.sk for n in notes if not n.read and (read_at is None or n.at > read_at)},
-        next_url=f"/notifications?cursor={next_sk}" if next_sk else None,
+        # The cursor is a sort key ("NOTE#<time>#<id>"): '#' and '+' must be encoded.
+        next_url=("/notifications?" + urlencode({"cursor": next_sk})) if next_sk else None,
     )
 
 

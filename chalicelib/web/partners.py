@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
-from chalicelib.domain.errors import AppError, ValidationFailed
+from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web import orders as order_pages
@@ -91,10 +91,13 @@ def propose(ctx: Ctx) -> Response:
 def invite(ctx: Ctx) -> Response:
     assert ctx.principal is not None
     try:
-        sent = partners.invite(ctx.principal, ctx.form, ctx.locale)
+        sent = partners.invite(ctx.principal, ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
         errors = {name: ctx._(key, **params) for name, (key, params) in problem.errors.items()}
         return _overview_page(ctx, status=422, values=ctx.form, errors=errors)
+    except TooManyRequests as problem:  # the message above the form, everything typed kept
+        ctx.flash(problem.key, "error", **problem.params)
+        return _overview_page(ctx, status=429, values=ctx.form, errors={})
     except AppError as problem:
         if problem.status == 404:
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.domain.errors import AppError, Conflict, ValidationFailed
+from chalicelib.domain.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
@@ -43,10 +43,13 @@ def users_page(ctx: Ctx) -> Response:
 def invite(ctx: Ctx) -> Response:
     assert ctx.principal is not None
     try:
-        invitation = users.invite(ctx.principal, ctx.form, ctx.locale)
+        invitation = users.invite(ctx.principal, ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
         errors = {name: ctx._(key, **params) for name, (key, params) in problem.errors.items()}
         return _users_page(ctx, status=422, values=ctx.form, errors=errors)
+    except TooManyRequests as problem:  # the message above the form, everything typed kept
+        ctx.flash(problem.key, "error", **problem.params)
+        return _users_page(ctx, status=429, values=ctx.form, errors={})
     except AppError as problem:
         ctx.flash(problem.key, "error", **problem.params)
         return http.redirect(USERS_PAGE)

@@ -1,0 +1,89 @@
+"""Mail flood: every user-triggerable e-mail path driven past its limits (company, recipient, IP).
+
+The platform's sending reputation is shared by every tenant: one free
+account must not be able to mail-bomb an address or send thousands of
+messages whose text it controls. Each declared e-mail limit is driven to its
+maximum and past it (``tests/security/limit_drivers.py``); the e-mails are
+counted from what moto's SES actually accepted, never from what the pages
+say. ``sent_over_limit`` is how many left beyond a limit's maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.domain import limits
+from chalicelib.services import customers
+from tests.figures import report
+from tests.security.actors import cheap_passwords
+from tests.security.limit_drivers import MAIL_LIMITS, Drive, run
+
+DRIVES: dict[str, Drive] = {}
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh moto for every flood (see test_rate_limits: moto slows down as a table grows)."""
+    from moto import mock_aws
+
+    from tests.conftest import _provision
+
+    with mock_aws():
+        _provision()
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if not any(item.name.startswith("test_no_mail_leaves") for item in request.session.items):
+        return  # no drive was selected (-k): no figure to print
+    drives = list(DRIVES.values())
+    report(
+        "mail-flood",
+        mail_paths=len({d.mail_path for d in drives if d.mail_path}),
+        limits=len(drives),
+        attempts=sum(d.attempts for d in drives),
+        sent=sum(len(d.mails) for d in drives),
+        sent_over_limit=sum(d.over_limit for d in drives),
+    )
+    assert drives, "no e-mail path was flooded: the figure has nothing behind it"
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch) -> Iterator[None]:
+    cheap_passwords(monkeypatch)
+    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+    yield
+
+
+def test_every_mail_path_is_limited_per_company_recipient_and_ip():
+    """The declaration itself: each e-mail path a staff user triggers has all three scopes."""
+    staff_paths = (
+        "email-code",
+        "staff-invite",
+        "partner-invite",
+        "partner-request",
+        "customer-mail",
+    )
+    for path in staff_paths:
+        scopes = {r.scope for r in limits.rate_limits(path)}
+        assert {"company", "recipient", "ip"} <= scopes, path
+    assert {r.scope for r in limits.rate_limits("password-reset")} == {"ip", "recipient"}
+    assert {r.scope for r in limits.rate_limits("intake")} >= {"ip", "form", "recipient"}
+
+
+@pytest.mark.parametrize("name", MAIL_LIMITS)
+def test_no_mail_leaves_beyond_a_limit(client, name):
+    drive = run(name, client)
+    DRIVES[name] = drive
+    print(
+        f"{name}: attempts={drive.attempts} sent={len(drive.mails)} maximum={drive.maximum} "
+        f"over={drive.over_limit} refusals={drive.refusals}"
+    )
+    assert drive.mail_path, f"{name}: the flood counted no e-mail path"
+    assert drive.attempts > drive.maximum, f"{name}: not driven past its maximum"
+    assert drive.over_limit == 0, f"{name}: {drive.over_limit} e-mails beyond the limit"
+    assert drive.refusals > 0, f"{name}: no refusal seen past the limit"
