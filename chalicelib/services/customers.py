@@ -570,7 +570,12 @@ def customer_message(token: str, text: str, ip: str = "") -> None:
     _reachable_company(order.company_id)
     actor = Actor(name=order.customer_name, kind="customer")
     orders.check_message(text)  # a message that cannot be sent does not count
-    limiter.count("customer-chat", order=order.order_id, ip=ip or None)  # LimitReached
+    # The declared limits, with today's values of the module's names (tests patch them).
+    rules = (
+        replace(limits.rate_limit("customer-chat", "order"), maximum=CHAT_LIMIT_ORDER),
+        replace(limits.rate_limit("customer-chat", "ip"), maximum=CHAT_LIMIT_IP),
+    )
+    limiter.count("customer-chat", order=order.order_id, ip=ip or None, rules=rules)
     orders.append_message(order.order_id, actor, text)
     watchers = [order.technician_id] if order.technician_id else None
     kwargs = {
