@@ -530,7 +530,7 @@ def test_concurrent_clients_lose_nothing_and_leave_the_table_consistent(aws, app
 
     started = time.monotonic()
     together([(c.run, OPERATIONS) for c in clients])
-    # Races: per company, its first two colleagues on the order the first one created.
+    # Races: per company, its first two colleagues on one order of theirs (the same each round).
     pairs = [
         (a, b)
         for a, b in zip(
