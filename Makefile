@@ -61,19 +61,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # Two workers (one per core), whole files per worker: each has its own moto
-# state, and browser tests their own `make run`.
+# state, and browser tests their own `make run`. The security suites run at
+# full strength (CHECKOS_THOROUGH=1: every XSS payload, 12 fuzz bodies per
+# route, the whole fault matrix); README "Tests" has what that costs.
 pytest: $(STAMP) $(WHEELHOUSE)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
-	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_SECONDS=5 $(BIN)/python -m pytest tests/load
+	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 $(BIN)/python -m pytest tests/load
 
 ## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench
 
-## Security suites at full strength (every payload, more fuzz examples); their fast form runs in `make test`.
+## Security suites alone at full strength (every payload, more fuzz examples), as `make test` runs them.
 security: $(STAMP)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
 

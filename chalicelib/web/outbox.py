@@ -54,16 +54,30 @@ def sent_mails() -> list[SentMail]:
         result.append(
             SentMail(
                 index=index,
-                to=str(parsed.get("To", "")),
-                sender=str(parsed.get("From", "")),
-                reply_to=str(parsed.get("Reply-To", "")),
-                subject=str(parsed.get("Subject", "")),
+                to=_header(parsed, "To"),
+                sender=_header(parsed, "From"),
+                reply_to=_header(parsed, "Reply-To"),
+                subject=_header(parsed, "Subject"),
                 text=_part(parsed, "plain"),
                 html=_part(parsed, "html"),
                 raw=raw,
             )
         )
     return result
+
+
+def _header(message: Message, name: str) -> str:
+    """A header as text; an address whose encoded display name the stdlib's parser trips on
+    (a company named ``<scr\u200bipt>…``, valid RFC 2047) is decoded word by word instead."""
+    from email.errors import HeaderParseError  # here, like sent_mails: the local run only
+
+    try:
+        return str(message.get(name, ""))
+    except (IndexError, ValueError, HeaderParseError):
+        from email.header import decode_header, make_header
+
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+        return str(make_header(decode_header(str(raw))))
 
 
 def _part(message: Message, subtype: str) -> str:

@@ -1,14 +1,20 @@
 """Load: concurrent browser-like clients against the served app on loopback, then the checker.
 
-`make load` runs 32 clients for 60 s (``LOAD_CLIENTS``, ``LOAD_SECONDS``);
-`make test` a short run. The app is served over real HTTP by Chalice's
-threaded local server on 127.0.0.1; its AWS calls go to the serialised
-loopback moto server that tests/conftest.py starts for this suite. Clients
-mix sign-in, lists, filters, order pages, create, edit (optimistic-lock
-conflicts are expected: 409, counted apart), status changes, chat, intake
-submission (JSON API) and confirmation. Afterwards every success a client
-was told about must be in the table (no lost update) and the invariant
-checker must find nothing.
+A fixed workload, counted in operations, not seconds: `make load` runs 32
+clients of 150 operations each (``LOAD_CLIENTS``, ``LOAD_OPERATIONS``), then
+``LOAD_RACES`` edit races per company; `make test` a short run of the same
+shape. The app is served over real HTTP by Chalice's threaded local server
+on 127.0.0.1; its AWS calls go to the serialised loopback moto server that
+tests/conftest.py starts for this suite. Every client signs in, creates an
+order, submits an intake request and confirms it, then mixes lists,
+filters, order pages, create, edit, status changes, chat and intake. An
+edit refused as stale (409) is resolved as a person would: re-read the
+order and apply the change again. In the race phase two colleagues open
+the same order's edit form, wait for each other (a barrier: both read
+before either writes) and save: exactly one is refused, and re-applies.
+Afterwards every success a client was told about must be in the table (no
+lost update), every conflict resolved, and the invariant checker must find
+nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from tests.service.factories import new_company
 from tests.web.factories import PASSWORD
 
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "32"))
-SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
+OPERATIONS = int(os.environ.get("LOAD_OPERATIONS", "150"))  # per client, the first five fixed
+RACES = int(os.environ.get("LOAD_RACES", "3"))  # edit races per company, two colleagues each
 CLIENTS_PER_COMPANY = 4  # colleagues editing the same orders: real optimistic-lock races
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -87,6 +94,10 @@ class Ledger:
     edits: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: defaultdict(list))
     moves: Counter[str] = field(default_factory=Counter)
     confirmed: list[str] = field(default_factory=list)  # intake tokens confirmed
+    submitted: int = 0  # intake requests accepted (a confirmation link e-mailed)
+    conflicts: int = 0  # edits refused as stale (409)
+    resolved: int = 0  # of those, re-read and saved again
+    races: list[tuple[str, int]] = field(default_factory=list)  # (order, 409s in the round)
 
 
 class Tokens:
@@ -260,11 +271,35 @@ class Client:
         if status != 200 or not version:
             return  # a partner's order, or gone from this client's view
         marker = f"edited by {self.number} {secrets.token_hex(4)}"
-        form = {**self._order_form(marker), "version": version.group(1)}
-        status, _, _ = self.browser.request("edit", "POST", f"/orders/{order_id}/edit", form=form)
-        if status == 303:
-            with self.world.ledger.lock:
-                self.world.ledger.edits[order_id].append((int(version.group(1)), marker))
+        self.save_edit(order_id, int(version.group(1)), self._order_form(marker))
+
+    def save_edit(self, order_id: str, version: int, form: dict[str, str]) -> int:
+        """Post the edit; refused as stale (409), re-read the order and apply it again.
+
+        Returns the number of conflicts met."""
+        ledger = self.world.ledger
+        met = 0
+        for _attempt in range(5):
+            path = f"/orders/{order_id}/edit"
+            status, _, _ = self.browser.request(
+                "edit", "POST", path, form={**form, "version": str(version)}
+            )
+            if status == 303:
+                with ledger.lock:
+                    ledger.edits[order_id].append((version, form["problem"]))
+                    ledger.resolved += met  # every refusal met on the way is resolved
+                return met
+            if status != 409:
+                return met
+            met += 1
+            with ledger.lock:
+                ledger.conflicts += 1
+            status, _, page = self.browser.request("edit", "GET", path)  # re-read
+            fresh = _VERSION.search(page)
+            if status != 200 or not fresh:
+                return met
+            version = int(fresh.group(1))
+        return met
 
     def move(self) -> None:
         order_id = self.some_order()
@@ -307,7 +342,12 @@ class Client:
             }
         ).encode()
         path = f"/api/v1/intake/{self.seat.company.intake_code}"
-        self.browser.request("intake", "POST", path, body=body, content_type="application/json")
+        status, _, _ = self.browser.request(
+            "intake", "POST", path, body=body, content_type="application/json"
+        )
+        if 200 <= status < 300:
+            with self.world.ledger.lock:
+                self.world.ledger.submitted += 1
 
     def confirm_intake(self) -> None:
         token = self.world.tokens.take(self.seat.company.company_id)
@@ -323,9 +363,11 @@ class Client:
     def notifications(self) -> None:
         self.browser.request("notifications", "GET", "/notifications")
 
-    def run(self, deadline: float) -> None:
-        self.sign_in()
-        self.list_orders()
+    def run(self, operations: int) -> None:
+        """A fixed workload: the first five operations every client does, then a random mix."""
+        fixed = [self.sign_in, self.create, self.submit_intake, self.confirm_intake, self.edit]
+        for action in fixed[:operations]:
+            action()
         actions = [
             (self.sign_in, 2),
             (self.list_orders, 12),
@@ -340,8 +382,19 @@ class Client:
             (self.notifications, 2),
         ]
         moves, weights = zip(*actions, strict=True)
-        while time.monotonic() < deadline:
+        for _ in range(operations - len(fixed)):
             self.rng.choices(moves, weights)[0]()
+
+    def race(self, order_id: str, barrier: threading.Barrier) -> None:
+        """One round: both read the edit form, wait for each other, save; the loser re-applies."""
+        status, _, page = self.browser.request("race", "GET", f"/orders/{order_id}/edit")
+        version = _VERSION.search(page)
+        assert status == 200 and version, f"race: no edit form ({status})"
+        barrier.wait(timeout=120)  # both have read version v: neither has written yet
+        marker = f"raced by {self.number} {secrets.token_hex(4)}"
+        met = self.save_edit(order_id, int(version.group(1)), self._order_form(marker))
+        with self.world.ledger.lock:
+            self.world.ledger.races.append((order_id, met))
 
 
 @dataclass
@@ -462,43 +515,73 @@ def test_concurrent_clients_lose_nothing_and_leave_the_table_consistent(aws, app
     clients = [Client(n, seat, port, load) for n, seat in enumerate(seats)]
     failures: list[BaseException] = []
 
-    def work(client: Client, deadline: float) -> None:
+    def work(job, *args) -> None:
         try:
-            client.run(deadline)
+            job(*args)
         except BaseException as problem:  # a client that dies must fail the test
             failures.append(problem)
 
+    def together(jobs: list[tuple]) -> None:
+        threads = [threading.Thread(target=work, args=job) for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
     started = time.monotonic()
-    deadline = started + SECONDS
-    threads = [threading.Thread(target=work, args=(c, deadline)) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    together([(c.run, OPERATIONS) for c in clients])
+    # Races: per company, its first two colleagues on one order of theirs (the same each round).
+    pairs = [
+        (a, b)
+        for a, b in zip(
+            clients[::CLIENTS_PER_COMPANY], clients[1::CLIENTS_PER_COMPANY], strict=False
+        )
+        if a.seat.company is b.seat.company and a.orders
+    ]
+    for _round in range(RACES):
+        jobs = []
+        for a, b in pairs:
+            barrier = threading.Barrier(2)
+            order_id = a.orders[-1]
+            jobs += [(a.race, order_id, barrier), (b.race, order_id, barrier)]
+        together(jobs)
     elapsed = time.monotonic() - started
     server.server.shutdown()
 
     lost = _lost_updates(load.ledger)
     checked = integrity.audit(c.company_id for c in load.companies)
     tally = load.tally
+    ledger = load.ledger
     conflicts = tally.statuses[409]
     refused = sum(n for s, n in tally.statuses.items() if 400 <= s < 500 and s != 409)
+    rounds = Counter(order_id for order_id, _ in ledger.races)
+    race_conflicts = [met for _, met in ledger.races]
+    operations = {
+        "sign_ins": tally.operations["sign-in"],
+        "lists": tally.operations["list"] + tally.operations["filter"],
+        "views": tally.operations["view"],
+        "orders": len(ledger.created),
+        "edits": sum(len(e) for e in ledger.edits.values()),
+        "moves": sum(ledger.moves.values()),
+        "messages": len(ledger.messages),
+        "intake_submitted": ledger.submitted,
+        "intake_confirmed": len(ledger.confirmed),
+    }
     report(
         "load",
         clients=len(clients),
+        operations_per_client=OPERATIONS,
         seconds=round(elapsed, 1),
         requests=len(tally.latencies),
         rps=round(len(tally.latencies) / elapsed, 1),
         server_errors=len(tally.server_errors),
+        **operations,
+        races=len(ledger.races) // 2,
         conflicts_409=conflicts,
+        conflicts_resolved=ledger.resolved,
         other_4xx=refused,
         p50_ms=round(tally.percentile(0.50)),
         p95_ms=round(tally.percentile(0.95)),
-        orders=len(load.ledger.created),
-        edits=sum(len(e) for e in load.ledger.edits.values()),
-        moves=sum(load.ledger.moves.values()),
-        messages=len(load.ledger.messages),
-        intake_confirmed=len(load.ledger.confirmed),
         items_checked=checked.items,
         violations=len(checked.violations),
         lost_updates=len(lost),
@@ -513,7 +596,14 @@ def test_concurrent_clients_lose_nothing_and_leave_the_table_consistent(aws, app
     )
     assert not failures, failures[0]
     assert tally.server_errors == [], tally.server_errors[:5]
-    assert checked.violations == [], checked.violations[:10]
+    # The work happened: every kind of operation, at least one real race per company pair.
+    assert all(count > 0 for count in operations.values()), operations
+    assert pairs and RACES > 0, "no two colleagues to race"
+    assert len(ledger.races) == 2 * RACES * len(pairs), ledger.races
+    # Both read before either wrote: in every round exactly one of the two was refused.
+    assert all(n == 2 * RACES for n in rounds.values()), rounds
+    assert sum(race_conflicts) == RACES * len(pairs), race_conflicts
+    assert conflicts >= 1 and conflicts == ledger.conflicts, (conflicts, ledger.conflicts)
+    assert ledger.resolved == conflicts, f"{conflicts} conflicts, {ledger.resolved} resolved"
+    assert checked.items > 0 and checked.violations == [], checked.violations[:10]
     assert lost == [], lost[:10]
-    # Every client signed in (or failed above) and kept working until the deadline.
-    assert tally.operations["sign-in"] >= 3 * len(clients)

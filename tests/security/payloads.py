@@ -58,7 +58,7 @@ XSS: dict[str, str] = {
     "close_json": '"}]}</script><script>alert(1337)</script>',
     # template syntax (7*191 = 1337: an evaluated template shows the canary without the formula)
     "jinja": "{{7*191}}",
-    "jinja_block": "{% for x in range(1337) %}{% endfor %}{{config}}",
+    "jinja_block": "{% set x = 7*191 %}{{x}}{{config}}",
     "js_template": "${7*191}#{7*191}",
     "angular": "{{constructor.constructor('alert(1337)')()}}",
     # Unicode tricks
@@ -83,8 +83,9 @@ XSS: dict[str, str] = {
     * 80,
 }
 
-# The fast run in `make test` (each payload costs a whole world, ~12 s): three polyglots that
-# together carry every family (quotes, closers, events, URLs, templates, Unicode, length).
+# The fast run without CHECKOS_THOROUGH (each payload costs a whole world, ~6 s of CPU): three
+# polyglots that together carry every family (quotes, closers, events, URLs, templates, Unicode,
+# length). `make test` and `make security` run the whole corpus.
 SMOKE = ("polyglot_breakers", "polyglot_urls", "polyglot_unicode_long")
 
 
@@ -281,6 +282,31 @@ def dangerous(html: str, where: str) -> list[Finding]:
                 found.append(Finding(where, f"JSON script no longer parses: {problem}"))
         elif body.strip():
             found.append(Finding(where, f"inline script: {body.strip()[:60]!r}"))
+    return found
+
+
+# Template constructs: Jinja/Django/Twig expressions and blocks, JS template literals, Ruby/EL.
+_TEMPLATE_RUN = re.compile(r"(?:\{\{.*?\}\}|\{%.*?%\}|[$#]\{.*?\})+", re.S)
+
+
+def evaluated(html: str, payload: str, where: str) -> list[Finding]:
+    """A template run of ``payload`` that computes the canary (7*191) and shows as its result.
+
+    A value stored with ``{{7*191}}`` must come back as typed. The run's
+    literal neighbourhood (up to 8 characters before it in the payload) is
+    searched for in the page's text and attribute values followed by
+    ``1337``: that is the payload with the template evaluated. A bare run (no
+    neighbourhood) must not show as a stand-alone ``1337``.
+    """
+    flat = parse(html).visible()
+    found: list[Finding] = []
+    for run in _TEMPLATE_RUN.finditer(payload):
+        if "7*191" not in run.group().replace(" ", ""):
+            continue
+        before = re.sub(r"\s+", " ", _TEMPLATE_RUN.sub("", payload[: run.start()]))[-8:]
+        lead = re.escape(before.strip()) + r"\s*" if before.strip() else r"(?<![\w.])"
+        if re.search(lead + f"(?:{CANARY})+" + r"(?!\d)", flat):
+            found.append(Finding(where, f"template evaluated: {run.group()[:40]!r} shown as 1337"))
     return found
 
 

@@ -82,6 +82,8 @@ FIELD_NAMES = (
 )
 MEGABYTE = 1024 * 1024
 
+# Generated bodies per POST route (the fuzzer runs hypothesis once per route).
+PER_ROUTE = 12 if THOROUGH else 3
 settings.register_profile(
     "checkos-fast",
     max_examples=40,

@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import escape
 from urllib.parse import quote
 
 import pytest
@@ -38,6 +39,7 @@ from tests.security.payloads import (
     Finding,
     as_stored,
     dangerous,
+    evaluated,
     json_scripts,
     parse,
     xss_corpus,
@@ -144,6 +146,25 @@ def _figure_line() -> Iterator[None]:
         )
 
 
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh moto per payload (overrides the module-wide one in tests/conftest.py).
+
+    moto answers an index Query by walking every item of the table and the
+    outbox is parsed whole on every read: in one shared table each payload's
+    world made the next one slower (9 s for the first, 40 s by the fifteenth,
+    about 100 s a payload over the full corpus). A world of its own keeps
+    every payload at the first one's cost.
+    """
+    from moto import mock_aws
+
+    from tests.conftest import _provision
+
+    with mock_aws():
+        _provision()
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _quick_public_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test request comes from one IP: lift the public forms' limits and answer delay."""
@@ -182,6 +203,7 @@ class World:
         """No element, attribute or URL of the page came from the payload; ``shown`` is on it."""
         self.checked.add(view)
         self.findings.extend(dangerous(html, view))
+        self.findings.extend(evaluated(html, self.payload, view))
         if shown is not None:
             flat = " ".join(parse(html).visible().split())
             wanted = " ".join(shown.split())[:100].strip()
@@ -496,6 +518,8 @@ def _check_json(world: World, view: str, body: bytes | str, shown: str | None) -
     except ValueError as problem:
         world.findings.append(Finding(view, f"not JSON: {problem}"))
         return
+    for value in _strings(data):
+        world.findings.extend(evaluated(escape(value), world.payload, view))
     if shown is not None and not any(as_stored(shown)[:50] in v for v in _strings(data)):
         world.missing.append(view)
 
@@ -612,10 +636,13 @@ def _mail_views(world: World, since: int) -> None:
         kind = _template_of(mail)
         world.check(f"email.{kind}.html", mail.html)
         world.checked.add(f"email.{kind}.txt")
+        world.findings.extend(evaluated(escape(mail.text), world.payload, f"email.{kind}.txt"))
         escaped = str(as_stored(world.payload)).replace("&", "&amp;").replace("<", "&lt;")
         if "<" in world.payload and escaped[:40] in mail.text:
             world.findings.append(Finding(f"email.{kind}.txt", "HTML-escaped in plain text"))
-        seen_payload = seen_payload or CANARY in mail.text
+        # The canary, or (for a template payload, which carries it only as 7*191) the payload.
+        literal = as_stored(world.payload)[:20]
+        seen_payload = seen_payload or CANARY in mail.text or literal in mail.text
         if kind in kinds:
             continue  # the outbox pages render every mail alike: one of each kind is enough
         kinds.add(kind)
@@ -695,3 +722,35 @@ def test_the_oracle_flags_every_markup_payload_left_unescaped(name: str) -> None
         f'<script type="application/ld+json">{{"name": "{payload}"}}</script>',
     ]
     assert any(dangerous(html, "raw") for html in contexts), name
+
+
+# Template payloads: what a server- or client-side template engine would make of them.
+TEMPLATES = [n for n in XSS if "7*191" in XSS[n].replace(" ", "")]
+
+
+def _interpolated(payload: str) -> str:
+    """``${…}`` / ``#{…}`` evaluated, as a JS template literal or Ruby/EL interpolation would."""
+    return re.sub(r"[$#]\{\s*7\s*\*\s*191\s*\}", "1337", payload)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_oracle_flags_a_template_payload_that_was_evaluated(name: str) -> None:
+    """Stored ``{{7*191}}`` shown as ``1337`` is template injection: the oracle sees it."""
+    from jinja2 import Environment
+
+    payload = XSS[name]
+    shown = as_stored(payload)
+    literal = [f"<p>{escape(shown)}</p>", f'<input value="{escape(shown)}">']
+    for html in literal:
+        assert not evaluated(html, payload, "literal"), (name, html)
+    engines = [_interpolated(shown)]
+    if "{{" in payload or "{%" in payload:
+        engines.append(Environment(autoescape=True).from_string(shown).render())
+    contexts = [
+        html
+        for out in engines
+        if out != shown
+        for html in (f"<p>{escape(out)}</p>", f'<input value="{escape(out)}">')
+    ]
+    assert contexts, f"{name}: no engine evaluates it"
+    assert all(evaluated(html, payload, "evaluated") for html in contexts), (name, contexts)
