@@ -8,7 +8,7 @@ PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint pytest infra-check chromium package clean security load check-data screenshots
+.PHONY: run test lint pytest infra-check chromium package clean security load check-data screenshots mutation
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(STAMP)
 ## Security suites at full strength (every payload, more fuzz examples); their fast form runs in `make test`.
 security: $(STAMP)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
+
+## Mutation testing of the checks that guard tenants and secrets (infra/mutation.toml):
+## mutmut in a temporary copy of the checkout, one worker; killed/survived/equivalent per module.
+mutation: $(STAMP)
+	time $(BIN)/python -m infra.mutation
 
 ## Load test against the local stack on a loopback moto server, then the invariant checker.
 load: $(STAMP)
