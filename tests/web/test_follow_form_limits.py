@@ -1,0 +1,114 @@
+"""The follow form's limits besides the per-IP one: per company and per order, window by window.
+
+The form sits in an iframe on any website and answers anonymous visitors, so
+a crowd of addresses must not be able to flood one company (60 requests per
+15-minute window) nor one customer's inbox (3 links per order per window).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from chalice.local import LambdaEventConverter
+
+from chalicelib.db.accounts import Company
+from chalicelib.i18n import translate
+from chalicelib.services import customers
+from tests.security.actors import cheap_passwords, register_order
+from tests.web.factories import ids_of, mails_to, sign_up
+from tests.web.session import WebSession
+
+_addresses = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch) -> None:
+    cheap_passwords(monkeypatch)
+    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+
+
+@pytest.fixture
+def window_start() -> Iterator[time_machine.Coordinates]:
+    """A stopped clock one minute into a fresh follow-form window (a day ahead of the others)."""
+    size = int(customers.FOLLOW_WINDOW.total_seconds())
+    ahead = int((datetime.now(UTC) + timedelta(days=2)).timestamp()) // size * size
+    with time_machine.travel(datetime.fromtimestamp(ahead + 60, UTC), tick=False) as clock:
+        yield clock
+
+
+def _from_new_address(monkeypatch) -> str:
+    """The next request comes from an address no other request used."""
+    address = f"203.0.{next(_addresses) % 250}.{secrets.randbelow(250) + 1}"
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", address)
+    return address
+
+
+def _company_form(client) -> tuple[WebSession, str, str]:
+    staff = sign_up(client)
+    _order, email = register_order(staff)
+    slug = Company.get(*Company.key(ids_of(staff)[0])).slug
+    return staff, slug, email
+
+
+def _ask(client, monkeypatch, slug: str, number: str, email: str) -> int:
+    _from_new_address(monkeypatch)
+    visitor = WebSession(client, accept_language="es")
+    answer = visitor.post(f"/follow/{slug}", {"number": number, "email": email}, csrf=None)
+    if answer.status_code == 429:
+        message = translate("es", "follow.too_many", minutes=15)
+        assert html.escape(message, quote=True) in visitor.text()
+    return answer.status_code
+
+
+def test_one_company_answers_sixty_requests_per_window_from_any_addresses_then_429(
+    client, monkeypatch, window_start
+):
+    _staff, slug, _email = _company_form(client)
+    _other, other_slug, _ = _company_form(client)
+    limit = customers.FOLLOW_LIMIT_COMPANY
+    # Each from a fresh address: the per-IP limit (5) never trips.
+    answers = [_ask(client, monkeypatch, slug, "999", "nobody@example.com") for _ in range(limit)]
+    assert answers == [200] * limit
+    assert _ask(client, monkeypatch, slug, "999", "nobody@example.com") == 429
+    # The limit is the company's: another company's form still answers.
+    assert _ask(client, monkeypatch, other_slug, "999", "nobody@example.com") == 200
+    # Still refused at the window's last second, answered again in the next window.
+    window_start.shift(customers.FOLLOW_WINDOW - timedelta(minutes=1, seconds=1))
+    assert _ask(client, monkeypatch, slug, "999", "nobody@example.com") == 429
+    window_start.shift(timedelta(seconds=1))
+    assert _ask(client, monkeypatch, slug, "999", "nobody@example.com") == 200
+
+
+def test_one_order_gets_three_links_per_window_however_many_addresses_ask(
+    client, monkeypatch, window_start
+):
+    _staff, slug, email = _company_form(client)
+    before = len(mails_to(email))
+    limit = customers.FOLLOW_LIMIT_ORDER
+    for sent in range(1, limit + 1):
+        assert _ask(client, monkeypatch, slug, "1", email) == 200
+        assert len(mails_to(email)) == before + sent
+    # The same answer (no enumeration), but no fourth e-mail in this window.
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    assert len(mails_to(email)) == before + limit
+    window_start.shift(customers.FOLLOW_WINDOW)
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    assert len(mails_to(email)) == before + limit + 1
+
+
+def test_a_wrong_email_or_number_sends_nothing_and_answers_the_same(
+    client, monkeypatch, window_start
+):
+    _staff, slug, email = _company_form(client)
+    before = len(mails_to(email))
+    assert _ask(client, monkeypatch, slug, "1", "someone-else@example.com") == 200
+    assert _ask(client, monkeypatch, slug, "2", email) == 200
+    assert len(mails_to(email)) == before
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    assert len(mails_to(email)) == before + 1
