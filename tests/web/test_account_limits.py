@@ -15,7 +15,9 @@ import time_machine
 
 from chalicelib.i18n import translate
 from chalicelib.services import accounts
+from tests.awscalls import CALLS
 from tests.security.actors import cheap_passwords, own_ip
+from tests.web.counter_writes import counter_expiries
 from tests.web.factories import PASSWORD, code_in, last_mail_to, link_in, mails_to, sign_up
 from tests.web.session import WebSession
 
@@ -156,3 +158,23 @@ def test_reset_mails_to_one_address_stop_at_three_until_the_window_ends(client, 
     clock.shift(timedelta(seconds=1))
     assert anonymous.post("/password/forgot", {"email": email}).status_code == 200
     assert len(mails_to(email)) == before + accounts.RESET_LIMIT_EMAIL + 1
+
+
+def test_mail_counters_expire_an_hour_after_their_window_and_failures_after_a_day(client, clock):
+    email = _account(client)
+    window_begins = int(datetime.now(UTC).timestamp())  # the clock stands at a window's start
+    clock.shift(timedelta(minutes=20))
+    anonymous = WebSession(client)
+    anonymous.get("/password/forgot")
+    mark = CALLS.mark()
+    anonymous.post("/password/forgot", {"email": email})
+    kept = window_begins + int(accounts.MAIL_WINDOW.total_seconds()) + 3600
+    expiries = counter_expiries(mark)
+    assert len(expiries) == 2, expiries  # the address of origin and the e-mail address
+    assert all(stamps == [kept] for stamps in expiries.values()), expiries
+    mark = CALLS.mark()
+    assert _log_in(WebSession(client), email, WRONG) == 401
+    remembered = int(datetime.now(UTC).timestamp() + accounts.THROTTLE_MEMORY.total_seconds())
+    expiries = counter_expiries(mark)
+    assert len(expiries) == 2, expiries  # the account and the address of origin
+    assert all(stamps == [remembered] for stamps in expiries.values()), expiries

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import itertools
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,9 @@ from chalice.local import LambdaEventConverter
 from chalicelib.db.accounts import Company
 from chalicelib.i18n import translate
 from chalicelib.services import customers
+from tests.awscalls import CALLS
 from tests.security.actors import cheap_passwords, register_order
+from tests.web.counter_writes import counter_expiries
 from tests.web.factories import ids_of, mails_to, sign_up
 from tests.web.session import WebSession
 
@@ -112,3 +115,14 @@ def test_a_wrong_email_or_number_sends_nothing_and_answers_the_same(
     assert len(mails_to(email)) == before
     assert _ask(client, monkeypatch, slug, "1", email) == 200
     assert len(mails_to(email)) == before + 1
+
+
+def test_follow_counters_expire_an_hour_after_their_window_ends(client, monkeypatch, window_start):
+    _staff, slug, email = _company_form(client)
+    window_begins = int(time.time()) - 60  # the clock stands one minute into the window
+    window_ends = window_begins + int(customers.FOLLOW_WINDOW.total_seconds())
+    mark = CALLS.mark()
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    expiries = counter_expiries(mark)
+    assert len(expiries) == 3, expiries  # the address, the company and the order
+    assert all(stamps == [window_ends + 3600] for stamps in expiries.values()), expiries

@@ -16,7 +16,9 @@ import pytest
 import time_machine
 
 from chalicelib.services import intake
+from tests.awscalls import CALLS
 from tests.service.factories import new_company
+from tests.web.counter_writes import counter_expiries
 
 _addresses = itertools.count(1)
 
@@ -111,3 +113,17 @@ def test_the_browser_form_may_be_sent_from_three_seconds_to_two_hours_after_it_w
     with pytest.raises(intake.AutomatedSubmission):
         intake.screen_browser_form({**form, intake.HONEYPOT: " x "}, issued - 60)
     intake.screen_browser_form({**form, intake.HONEYPOT: "   "}, issued - 60)
+
+
+def test_intake_counters_expire_an_hour_after_their_window(aws, day_start):
+    company_id, ip = _company_id(), _new_ip()
+    day_start.shift(timedelta(minutes=10))
+    at = int(time.time())
+    mark = CALLS.mark()
+    intake.count_submission(company_id, ip)
+    expiries = counter_expiries(mark, key_prefix="RATE#")
+    assert sorted(s for stamps in expiries.values() for s in stamps) == [
+        at + 2 * 3600,  # address, this hour
+        at + 2 * 3600,  # form, this hour
+        at + 25 * 3600,  # address, this day
+    ]
