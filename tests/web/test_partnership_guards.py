@@ -9,12 +9,14 @@ taken while the link is active, goes through: the refusal is the guard's.
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from collections.abc import Callable
 
 import pytest
 
+from chalicelib.db.accounts import Company
 from chalicelib.db.orders import Order
 from chalicelib.db.partners import Partnership
 from tests.web.factories import ids_of, sign_up
@@ -176,3 +178,36 @@ def test_a_partner_whose_partnership_is_not_active_cannot_take_the_action(client
     assert REFUSED in b.text()
     assert _written(order_id) == before
     assert not _chat_holds(order_id, "can I?")
+
+
+@pytest.mark.parametrize("action", ["start", "quote"])
+def test_a_suspension_landing_between_the_check_and_the_write_still_refuses_it(
+    client, monkeypatch, action
+):
+    """The write itself carries the condition: a link read as active a moment ago is not enough."""
+    a, b = _partners(client)
+    needs, take = ACTIONS[action]
+    order_id = _shared_order(a, b, **needs)
+    b_side = Partnership.key(_company(b), _company(a))
+    read = Partnership.get
+
+    def read_then_suspended_by_the_owner(*args, **kwargs):
+        found = read(*args, **kwargs)
+        if (found.pk, found.sk) == b_side and found.state == "active":
+            # The owner's change of terms lands right after this read.
+            for pk, sk in (b_side, Partnership.key(_company(a), _company(b))):
+                Partnership(pk, sk).update(actions=[Partnership.state.set("suspended")])
+        return found
+
+    before = _written(order_id)
+    monkeypatch.setattr(Partnership, "get", read_then_suspended_by_the_owner)
+    take(b, order_id)
+    monkeypatch.undo()
+    assert _written(order_id) == before
+    b.get(f"/orders/{order_id}")
+    assert REFUSED in b.text()
+    assert html.escape(_name(a), quote=True) in b.text()  # the refusal names the partner
+
+
+def _name(tab: WebSession) -> str:
+    return Company.get(*Company.key(_company(tab))).name
