@@ -180,13 +180,23 @@ def test_a_partner_whose_partnership_is_not_active_cannot_take_the_action(client
     assert not _chat_holds(order_id, "can I?")
 
 
-@pytest.mark.parametrize("action", ["start", "quote"])
+# The write alone, the page already open (the page's own read of the link comes before).
+POSTS = {
+    "start": lambda o: (f"/orders/{o}/status", {"action": "start", "version": _version(o)}),
+    "quote": lambda o: (
+        f"/orders/{o}/quote",
+        {"quote_value": "777", "quote_text": "Gas", "version": _version(o)},
+    ),
+}
+
+
+@pytest.mark.parametrize("action", list(POSTS))
 def test_a_suspension_landing_between_the_check_and_the_write_still_refuses_it(
     client, monkeypatch, action
 ):
     """The write itself carries the condition: a link read as active a moment ago is not enough."""
     a, b = _partners(client)
-    needs, take = ACTIONS[action]
+    needs, _take = ACTIONS[action]
     order_id = _shared_order(a, b, **needs)
     b_side = Partnership.key(_company(b), _company(a))
     read = Partnership.get
@@ -200,9 +210,12 @@ def test_a_suspension_landing_between_the_check_and_the_write_still_refuses_it(
         return found
 
     before = _written(order_id)
+    b.get(f"/orders/{order_id}")
+    path, form = POSTS[action](order_id)
     monkeypatch.setattr(Partnership, "get", read_then_suspended_by_the_owner)
-    take(b, order_id)
+    b.post(path, form)
     monkeypatch.undo()
+    assert Partnership.get(*b_side).state == "suspended"  # the race did happen
     assert _written(order_id) == before
     b.get(f"/orders/{order_id}")
     assert REFUSED in b.text()
