@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,13 +139,21 @@ def run_module(name: str, module: dict, equivalents: list[dict], base: Path) -> 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("CHECKOS_SUITE", None)
     globs = [mutant_glob(module["path"], f) for f in module["functions"]]
-    run = subprocess.run(
+    # A session of its own: an interrupted run takes mutmut's forked workers down with it.
+    run = subprocess.Popen(
         [sys.executable, "-m", "mutmut", "run", "--max-children", "1", *globs],
         cwd=workdir,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
+    try:
+        output, _ = run.communicate()
+    except BaseException:
+        os.killpg(run.pid, signal.SIGKILL)
+        raise
     wanted = set(module["functions"])
     found = {
         mutant: status
@@ -152,7 +161,7 @@ def run_module(name: str, module: dict, equivalents: list[dict], base: Path) -> 
         if function_of(mutant) in wanted
     }
     if run.returncode != 0 or not found:
-        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
+        print(output[-4000:])
         raise SystemExit(f"mutation: mutmut failed on {name} (exit {run.returncode})")
     for mutant, status in sorted(found.items()):
         outcome.mutants += 1
@@ -187,6 +196,8 @@ def main() -> int:
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="checkos-mutation-"))
     outcomes = []
+    # `kill` (or Ctrl-C) still prints the figures of the modules that finished.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # One snapshot of the checkout at the start: edits made meanwhile do not leak in.
         copy_checkout(base / "checkout")
@@ -201,6 +212,8 @@ def main() -> int:
             )
             for survivor in outcome.survivors:
                 print(f"  survived: {survivor}", flush=True)
+    except KeyboardInterrupt:
+        print(f"mutation: stopped; not run: {', '.join(chosen[len(outcomes) :])}", flush=True)
     finally:
         if args.keep:
             print(f"mutation: copies kept in {base}")
@@ -209,12 +222,13 @@ def main() -> int:
     seconds = round(time.monotonic() - started)
     survived = sum(o.survived for o in outcomes)
     print(
-        f"mutation: modules={len(outcomes)}, mutants={sum(o.mutants for o in outcomes)}, "
+        f"mutation: modules={len(outcomes)}/{len(chosen)}, "
+        f"mutants={sum(o.mutants for o in outcomes)}, "
         f"killed={sum(o.killed for o in outcomes)}, survived={survived}, "
         f"equivalent={sum(o.equivalent for o in outcomes)}, seconds={seconds}",
         flush=True,
     )
-    return 1 if survived or not outcomes else 0
+    return 1 if survived or len(outcomes) < len(chosen) else 0
 
 
 if __name__ == "__main__":
