@@ -126,3 +126,56 @@ def test_follow_counters_expire_an_hour_after_their_window_ends(client, monkeypa
     expiries = counter_expiries(mark)
     assert len(expiries) == 3, expiries  # the address, the company and the order
     assert all(stamps == [window_ends + 3600] for stamps in expiries.values()), expiries
+
+
+class _Stopwatch:
+    """Stands in for the follow form's clock: each reading advances it, sleeps are recorded."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step, self.slept = 1000.0, step, []
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.mark.parametrize("number", ["1", "2"])
+def test_every_answer_is_padded_to_the_same_duration_match_or_not(
+    client, monkeypatch, window_start, number
+):
+    _staff, slug, email = _company_form(client)
+    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.8)
+    watch = _Stopwatch(step=0.25)  # the lookup "took" 0.25 s
+    monkeypatch.setattr(customers, "time", watch)
+    assert _ask(client, monkeypatch, slug, number, email) == 200
+    assert watch.slept == [pytest.approx(0.55)]
+
+
+def test_a_slow_lookup_is_not_padded_further(client, monkeypatch, window_start):
+    _staff, slug, email = _company_form(client)
+    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.8)
+    watch = _Stopwatch(step=2.0)
+    monkeypatch.setattr(customers, "time", watch)
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    assert watch.slept == [0.0]
+
+
+def test_a_failing_lookup_answers_like_any_other_and_is_logged(
+    client, monkeypatch, window_start, caplog
+):
+    _staff, slug, email = _company_form(client)
+    company_id = ids_of(_staff)[0]
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("table unavailable")
+
+    monkeypatch.setattr(customers, "query_page", broken)
+    with caplog.at_level("ERROR", logger=customers.log.name):
+        assert _ask(client, monkeypatch, slug, "1", email) == 200
+    (record,) = [r for r in caplog.records if r.name == customers.log.name]
+    assert record.getMessage() == "follow request failed"
+    assert record.company == company_id  # type: ignore[attr-defined]
+    assert record.exc_info and "table unavailable" in str(record.exc_info[1])
