@@ -179,3 +179,19 @@ def test_a_failing_lookup_answers_like_any_other_and_is_logged(
     assert record.getMessage() == "follow request failed"
     assert record.company == company_id  # type: ignore[attr-defined]
     assert record.exc_info and "table unavailable" in str(record.exc_info[1])
+
+
+def test_the_address_and_company_counters_never_mix_even_when_their_values_match(
+    client, monkeypatch, window_start
+):
+    """Counted per scope: an address that reads like the company's id is still just an address."""
+    _staff, slug, _email = _company_form(client)
+    company_id = ids_of(_staff)[0]
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", company_id)
+    visitor = WebSession(client)
+    answers = [
+        visitor.post(f"/follow/{slug}", {"number": "9", "email": "x@example.com"}, csrf=None)
+        for _ in range(customers.FOLLOW_LIMIT_IP + 1)
+    ]
+    codes = [answer.status_code for answer in answers]
+    assert codes == [200] * customers.FOLLOW_LIMIT_IP + [429]
