@@ -195,3 +195,20 @@ def test_the_address_and_company_counters_never_mix_even_when_their_values_match
     ]
     codes = [answer.status_code for answer in answers]
     assert codes == [200] * customers.FOLLOW_LIMIT_IP + [429]
+
+
+def test_erasing_a_company_leaves_no_follow_counter_named_after_it(
+    client, monkeypatch, window_start
+):
+    from chalicelib.db.base import Item
+    from chalicelib.services import erasure
+
+    staff, slug, email = _company_form(client)
+    company_id, user_id = ids_of(staff)
+    mark = CALLS.mark()
+    assert _ask(client, monkeypatch, slug, "1", email) == 200
+    named = [pk for pk in counter_expiries(mark) if company_id in pk]
+    assert len(named) == 1, named  # the company's own counter
+    erasure.mark(Company.get(*Company.key(company_id)), user_id)
+    assert erasure.run_erasure(company_id) == "done"
+    assert not list(Item.query(named[0]))
