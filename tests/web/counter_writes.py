@@ -1,4 +1,4 @@
-"""What the app wrote to its rate counters, read from the recorded DynamoDB requests.
+"""What the app sent to DynamoDB (rate counters written, items read), from the recorded requests.
 
 A counter's expiry (DynamoDB TTL) is invisible locally (moto never expires
 items), so the tests read it where it is decided: in the UpdateItem the app sends.
@@ -25,4 +25,19 @@ def counter_expiries(mark: int, key_prefix: str = "THROTTLE#") -> dict[str, list
         values = request.get("ExpressionAttributeValues", {}).values()
         stamps = [int(float(v["N"])) for v in values if "N" in v and float(v["N"]) > 1e9]
         found.setdefault(pk, []).extend(stamps)
+    return found
+
+
+def item_reads(mark: int, sk_prefix: str) -> list[tuple[str, str, bool]]:
+    """(pk, sk, strongly consistent?) of each GetItem since ``mark`` whose sort key starts so."""
+    found = []
+    for call in CALLS.since(mark):
+        if call.service != "dynamodb" or call.operation != "GetItem":
+            continue
+        body = call.params.get("body") or b"{}"
+        request = json.loads(body.decode() if isinstance(body, bytes) else body)
+        key = request.get("Key", {})
+        pk, sk = key.get("pk", {}).get("S", ""), key.get("sk", {}).get("S", "")
+        if sk.startswith(sk_prefix):
+            found.append((pk, sk, bool(request.get("ConsistentRead"))))
     return found

@@ -19,6 +19,8 @@ import pytest
 from chalicelib.db.accounts import Company
 from chalicelib.db.orders import Order
 from chalicelib.db.partners import Partnership
+from tests.awscalls import CALLS
+from tests.web.counter_writes import item_reads
 from tests.web.factories import ids_of, sign_up
 from tests.web.session import WebSession
 
@@ -224,3 +226,27 @@ def test_a_suspension_landing_between_the_check_and_the_write_still_refuses_it(
 
 def _name(tab: WebSession) -> str:
     return Company.get(*Company.key(_company(tab))).name
+
+
+@pytest.mark.parametrize("action", ["start", "message", "quote"])
+def test_the_guard_reads_the_partnership_strongly_consistent(client, action):
+    """A suspension written a moment ago must be seen: an eventually consistent read may miss it."""
+    a, b = _partners(client)
+    needs, take = ACTIONS[action]
+    order_id = _shared_order(a, b, **needs)
+    b.get(f"/orders/{order_id}")
+    mark = CALLS.mark()
+    take(b, order_id)
+    reads = [r for r in item_reads(mark, "PARTNER#") if r[1].endswith(_company(a))]
+    assert reads, "the guard did not read the partnership"
+    assert all(consistent for _pk, _sk, consistent in reads), reads
+
+
+def test_partnership_pages_act_on_a_strongly_consistent_read(client):
+    a, b = _partners(client)
+    b_id = _company(b)
+    form = {"relationship": "both", "quote_required": "1", "rev": _rev(a, b_id)}
+    mark = CALLS.mark()  # the change itself, not the page before it
+    assert a.post(f"/partners/{b_id}/change", form).status_code == 303, a.text()
+    reads = item_reads(mark, "PARTNER#")
+    assert reads and all(consistent for _pk, _sk, consistent in reads), reads
