@@ -100,6 +100,11 @@ def test_one_order_gets_three_links_per_window_however_many_addresses_ask(
     # The same answer (no enumeration), but no fourth e-mail in this window.
     assert _ask(client, monkeypatch, slug, "1", email) == 200
     assert len(mails_to(email)) == before + limit
+    # The limit is that order's: another order's customer still gets a link.
+    _other_staff, other_slug, other_email = _company_form(client)
+    others = len(mails_to(other_email))
+    assert _ask(client, monkeypatch, other_slug, "1", other_email) == 200
+    assert len(mails_to(other_email)) == others + 1
     window_start.shift(customers.FOLLOW_WINDOW)
     assert _ask(client, monkeypatch, slug, "1", email) == 200
     assert len(mails_to(email)) == before + limit + 1
