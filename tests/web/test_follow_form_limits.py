@@ -217,3 +217,14 @@ def test_erasing_a_company_leaves_no_follow_counter_named_after_it(
     erasure.mark(Company.get(*Company.key(company_id)), user_id)
     assert erasure.run_erasure(company_id) == "done"
     assert not list(Item.query(named[0]))
+
+
+def test_the_link_is_mailed_in_the_language_of_the_page_the_customer_used(
+    client, monkeypatch, window_start
+):
+    staff, slug, email = _company_form(client)  # an English-speaking company
+    company = Company.get(*Company.key(ids_of(staff)[0]))
+    assert company.locale != "es"
+    assert _ask(client, monkeypatch, slug, "1", email) == 200  # the page in Spanish
+    subject = translate("es", "email.customer_access.subject", company=company.name, number=1)
+    assert mails_to(email)[-1].subject == subject
