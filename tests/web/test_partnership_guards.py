@@ -19,6 +19,7 @@ import pytest
 from chalicelib.db.accounts import Company
 from chalicelib.db.orders import Order
 from chalicelib.db.partners import Partnership
+from chalicelib.i18n import translate
 from tests.awscalls import CALLS
 from tests.web.counter_writes import item_reads
 from tests.web.factories import ids_of, sign_up
@@ -177,7 +178,7 @@ def test_a_partner_whose_partnership_is_not_active_cannot_take_the_action(client
     take(b, order_id)
     # The order stays readable to the partner, and the page says why nothing happened.
     assert b.get(f"/orders/{order_id}").status_code == 200
-    assert REFUSED in b.text()
+    assert _refusal(a) in b.text()  # the reason, naming the partner
     assert _written(order_id) == before
     assert not _chat_holds(order_id, "can I?")
 
@@ -220,12 +221,15 @@ def test_a_suspension_landing_between_the_check_and_the_write_still_refuses_it(
     assert Partnership.get(*b_side).state == "suspended"  # the race did happen
     assert _written(order_id) == before
     b.get(f"/orders/{order_id}")
-    assert REFUSED in b.text()
-    assert html.escape(_name(a), quote=True) in b.text()  # the refusal names the partner
+    assert _refusal(a) in b.text()  # the reason, naming the partner
 
 
 def _name(tab: WebSession) -> str:
     return Company.get(*Company.key(_company(tab))).name
+
+
+def _refusal(owner: WebSession) -> str:
+    return html.escape(translate("en", "partners.not_active", partner=_name(owner)), quote=True)
 
 
 @pytest.mark.parametrize("action", ["start", "message", "quote"])
