@@ -50,8 +50,9 @@ security: $(STAMP)
 
 ## Mutation testing of the checks that guard tenants and secrets (infra/mutation.toml):
 ## mutmut in a temporary copy of the checkout, one worker; killed/survived/equivalent per module.
+## ONLY="customers partners" runs some modules (names in infra/mutation.toml).
 mutation: $(STAMP)
-	time $(BIN)/python -m infra.mutation
+	time $(BIN)/python -m infra.mutation $(if $(ONLY),--only $(ONLY),)
 
 ## Load test against the local stack on a loopback moto server, then the invariant checker.
 load: $(STAMP)
