@@ -254,3 +254,18 @@ def test_partnership_pages_act_on_a_strongly_consistent_read(client):
     assert a.post(f"/partners/{b_id}/change", form).status_code == 303, a.text()
     reads = item_reads(mark, "PARTNER#")
     assert reads and all(consistent for _pk, _sk, consistent in reads), reads
+
+
+def test_the_executor_is_told_who_decides_a_cancellation(client):
+    a, b = _partners(client)
+    order_id = _shared_order(a, b, quote_approved=False, started=False)
+    before = _written(order_id)
+    b.get(f"/orders/{order_id}")
+    b.post(
+        f"/orders/{order_id}/status",
+        {"action": "cancel", "note": "x", "version": _version(order_id)},
+    )
+    assert _written(order_id) == before
+    b.get(f"/orders/{order_id}")
+    told = translate("en", "partners.owner_decides", owner=_name(a))
+    assert html.escape(told, quote=True) in b.text()
