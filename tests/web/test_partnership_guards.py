@@ -269,3 +269,25 @@ def test_the_executor_is_told_who_decides_a_cancellation(client):
     b.get(f"/orders/{order_id}")
     told = translate("en", "partners.owner_decides", owner=_name(a))
     assert html.escape(told, quote=True) in b.text()
+
+
+def test_the_executor_is_told_to_wait_for_the_owners_approval_of_the_quote(client):
+    a, b = _partners(client)
+    order_id = _shared_order(a, b, quote_approved=False, started=False)
+    before = _written(order_id)
+    _status(b, order_id, "start")
+    assert _written(order_id) == before
+    b.get(f"/orders/{order_id}")
+    told = translate("en", "partners.quote_needed", owner=_name(a))
+    assert html.escape(told, quote=True) in b.text()
+
+
+def test_a_partner_whose_partnership_record_is_gone_is_refused_naming_the_owner(client):
+    a, b = _partners(client)
+    order_id = _shared_order(a, b, quote_approved=False, started=False)
+    Partnership(*Partnership.key(_company(b), _company(a))).delete()
+    before = _written(order_id)
+    _status(b, order_id, "schedule")
+    assert _written(order_id) == before
+    b.get(f"/orders/{order_id}")
+    assert _refusal(a) in b.text()
