@@ -291,3 +291,18 @@ def test_a_partner_whose_partnership_record_is_gone_is_refused_naming_the_owner(
     assert _written(order_id) == before
     b.get(f"/orders/{order_id}")
     assert _refusal(a) in b.text()
+
+
+def test_the_history_shows_the_executors_work_as_the_partners(client):
+    from chalicelib.db.base import Item
+    from chalicelib.db.orders import OrderEvent
+
+    a, b = _partners(client)
+    order_id = _shared_order(a, b, quote_approved=False, started=False)
+    assert _status(b, order_id, "schedule").status_code == 303
+    moves = [
+        i
+        for i in Item.query(Order.key(order_id)[0])
+        if isinstance(i, OrderEvent) and i.kind == "status"
+    ]
+    assert [m.actor_kind for m in moves] == ["partner"]
