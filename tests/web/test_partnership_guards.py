@@ -306,3 +306,15 @@ def test_the_history_shows_the_executors_work_as_the_partners(client):
         if isinstance(i, OrderEvent) and i.kind == "status"
     ]
     assert [m.actor_kind for m in moves] == ["partner"]
+
+
+def test_staff_cannot_change_a_partnership_and_are_told_why(client):
+    from tests.web.company_factories import staff_member
+
+    a, b = _partners(client)
+    staff = staff_member(client, b)
+    staff.get("/orders")
+    answer = staff.post(f"/partners/{_company(a)}/delete")
+    assert answer.status_code == 403
+    assert html.escape(translate("en", "error.admin_only"), quote=True) in staff.text()
+    assert Partnership.get(*Partnership.key(_company(b), _company(a))).state == "active"
