@@ -11,7 +11,7 @@ PORT ?= 8000
 DEMO ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint pytest infra-check chromium checkers spamassassin package clean security load check-data screenshots
+.PHONY: run test lint pytest infra-check chromium checkers spamassassin package clean security load check-data screenshots mutation
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ bench: $(STAMP)
 ## Security suites alone at full strength (every payload, more fuzz examples), as `make test` runs them.
 security: $(STAMP)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
+
+## Mutation testing of the checks that guard tenants and secrets (infra/mutation.toml):
+## mutmut in a temporary copy of the checkout, one worker; killed/survived/equivalent per module.
+## ONLY="customers partners" runs some modules (names in infra/mutation.toml).
+mutation: $(STAMP)
+	time $(BIN)/python -m infra.mutation $(if $(ONLY),--only $(ONLY),)
 
 ## Load test against the local stack on a loopback moto server, then the invariant checker.
 load: $(STAMP)

@@ -321,14 +321,7 @@ def route(
                 return http.head_answer(bp.current_request, finish(ctx, busy_page(ctx)))
             limiter.set_request_ip(ctx.client_ip)  # e-mails sent for this request count per IP
             try:
-                if auth != PUBLIC and ctx.principal is None:
-                    if ctx.method == "GET":
-                        raise Redirect("/login?next=" + _quote(ctx.path))
-                    raise Forbidden("error.signed_out")
-                if auth == ADMIN and ctx.principal and not ctx.principal.is_admin:
-                    raise Forbidden("error.admin_only")
-                if ctx.method not in ("GET", "HEAD", "OPTIONS") and csrf:
-                    ctx.check_csrf()
+                _admit(ctx, auth, csrf)
                 response = view(ctx, **params)
             except Redirect as jump:
                 response = http.redirect(jump.location)
@@ -361,6 +354,22 @@ def route(
         return view
 
     return decorate
+
+
+def _admit(ctx: Ctx, auth: str, csrf: bool) -> None:
+    """The route's checks before its view: signed in, admin where asked, CSRF on writes.
+
+    A module-level function (not inside ``route``'s closure) so that it runs,
+    and can be mutated, on every request rather than once at import.
+    """
+    if auth != PUBLIC and ctx.principal is None:
+        if ctx.method == "GET":
+            raise Redirect("/login?next=" + _quote(ctx.path))
+        raise Forbidden("error.signed_out")
+    if auth == ADMIN and ctx.principal and not ctx.principal.is_admin:
+        raise Forbidden("error.admin_only")
+    if ctx.method not in ("GET", "HEAD", "OPTIONS") and csrf:
+        ctx.check_csrf()
 
 
 def _quote(path: str) -> str:
