@@ -63,6 +63,7 @@ CUSTOMER_KINDS = (
 OTHER_KINDS = (
     "email_code",
     "password_reset",
+    "account_unlock",
     "invitation",
     "partner_invite",
     "partner_request",
@@ -134,6 +135,9 @@ def _send(kind: str, locale: str, logo: bool, company: Company, order) -> dict:
         context = {"company": company, "code": "042917", "minutes": 15}
     elif kind == "password_reset":
         context = {"link": f"{base}/password/reset/{'r' * 43}", "minutes": 60}
+        common["from_name"] = None
+    elif kind == "account_unlock":
+        context = {"link": f"{base}/login/unlock/{'u' * 43}", "hours": 24}
         common["from_name"] = None
     elif kind == "invitation":
         context = {
