@@ -87,3 +87,42 @@ def test_no_mail_leaves_beyond_a_limit(client, name):
     assert drive.attempts > drive.maximum, f"{name}: not driven past its maximum"
     assert drive.over_limit == 0, f"{name}: {drive.over_limit} e-mails beyond the limit"
     assert drive.refusals > 0, f"{name}: no refusal seen past the limit"
+
+
+def test_a_bounced_complained_or_unsubscribed_address_gets_nothing_however_often_asked(client):
+    """Suppression and opt-out hold under a flood: every staff action that e-mails the
+    customer (new link, status changes) is tried over and over; SES never gets one."""
+    from chalicelib.services import delivery
+    from tests.web.factories import mails_to, sign_up
+    from tests.web.test_customer_access import move, register
+    from tests.web.test_mail_delivery import feed, ses_event, unsubscribe_url
+
+    staff = sign_up(client)
+    blocked: dict[str, str] = {}
+    for how in ("Bounce", "Complaint", "unsubscribe"):
+        order_id, address = register(staff)
+        if how == "unsubscribe":
+            assert client.http.post(unsubscribe_url(mails_to(address)[-1])).status_code == 200
+        else:
+            assert feed(client, ses_event(how, address, order_id)) == {"suppressed": 1}
+        blocked[order_id] = address
+    before = {address: len(mails_to(address)) for address in blocked.values()}
+    attempts = 0
+    for order_id in blocked:
+        for _round in range(3):
+            staff.get(f"/orders/{order_id}")
+            staff.post(f"/orders/{order_id}/access/resend")
+            move(staff, order_id, "start", "complete", "reopen")
+            attempts += 4
+    sent = sum(len(mails_to(address)) - before[address] for address in blocked.values())
+    report("mail-flood-blocked", addresses=len(blocked), attempts=attempts, sent=sent)
+    assert attempts > 0
+    assert sent == 0
+    for address in blocked.values():
+        assert delivery.block_reason(address) or delivery.opted_out(ids_company(staff), address)
+
+
+def ids_company(tab) -> str:
+    from tests.web.factories import ids_of
+
+    return ids_of(tab)[0]

@@ -261,12 +261,28 @@ def _pages(plant: Plant, actor: str, tab: WebSession) -> Iterator[str]:
         paths += [f"/orders/{order_id}", f"/orders/{order_id}/print"]
     if actor == "customer":
         paths.append(f"/o/{plant.customer.token}")  # type: ignore[attr-defined]
+        # The one-click unsubscribe page of their e-mails (issue 30), and its answer.
+        paths += _unsubscribe_paths(plant.customer_email)
     if actor == "intake":
         paths.append(f"/intake/{plant.cast.intake_code}")
     paths.append(f"/c/{_slug(plant)}")
     for path in paths:
         tab.get(path)
         yield tab.text()
+    if actor == "customer":
+        for path in _unsubscribe_paths(plant.customer_email)[:1]:
+            tab.post(path, {}, csrf=None)  # one click, no session, no CSRF (RFC 8058)
+            yield tab.text()
+
+
+def _unsubscribe_paths(address: str) -> list[str]:
+    """The unsubscribe links of the e-mails sent to ``address`` (newest first)."""
+    found = []
+    for mail in reversed(sent_mails()):
+        if address in mail.to:
+            found += re.findall(r"/unsubscribe/[A-Za-z0-9_.~%-]+", mail.text)
+    assert found, f"no unsubscribe link in the e-mails to {address}"
+    return list(dict.fromkeys(found))
 
 
 def _slug(plant: Plant) -> str:
