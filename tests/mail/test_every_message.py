@@ -314,28 +314,46 @@ def spam_score(port: int, raw: bytes) -> float:
     return float(match.group(1))
 
 
-def html_widths(htmls: list[str]) -> list[int]:
-    """Each HTML part rendered on one 390 px wide page, in sequence: its scroll width."""
-    from playwright.sync_api import sync_playwright
+_WIDTHS_SCRIPT = """
+import json, sys
+from playwright.sync_api import sync_playwright
+chromium, width, flags = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+htmls = json.load(sys.stdin)
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=flags)
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    widths = []
+    for html in htmls:
+        page.set_content(html, wait_until="domcontentloaded")
+        widths.append(int(page.evaluate(
+            "Math.max(document.documentElement.scrollWidth,"
+            " document.body ? document.body.scrollWidth : 0)")))
+    browser.close()
+print(json.dumps(widths))
+"""
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        page = browser.new_page(viewport={"width": PHONE_WIDTH, "height": 800})
-        widths = []
-        for html in htmls:
-            page.set_content(html, wait_until="domcontentloaded")
-            widths.append(
-                int(
-                    page.evaluate(
-                        "Math.max(document.documentElement.scrollWidth,"
-                        " document.body ? document.body.scrollWidth : 0)"
-                    )
-                )
-            )
-        browser.close()
-    return widths
+
+def html_widths(htmls: list[str]) -> list[int]:
+    """Each HTML part rendered on one 390 px wide page, in sequence: its scroll width.
+
+    In a process of its own: a browser test in the same pytest worker may hold
+    Playwright's sync API (one per process) for the whole session.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import CHROMIUM_FLAGS
+
+    run = subprocess.run(
+        [sys.executable, "-c", _WIDTHS_SCRIPT, CHROMIUM, str(PHONE_WIDTH), *CHROMIUM_FLAGS],
+        input=json.dumps(htmls),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_every_message_arrives_right(aws, spamd: int) -> None:

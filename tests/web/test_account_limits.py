@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from chalicelib.domain import limits
 from chalicelib.i18n import translate
 from chalicelib.services import accounts
 from tests.awscalls import CALLS
@@ -34,7 +35,7 @@ def _fast(monkeypatch) -> Iterator[None]:
 @pytest.fixture
 def clock() -> Iterator[time_machine.Coordinates]:
     """Stopped at the start of a fresh mail window (an hour), days ahead of other tests."""
-    size = int(accounts.MAIL_WINDOW.total_seconds())
+    size = int(limits.HOUR.total_seconds())
     ahead = int((datetime.now(UTC) + timedelta(days=5)).timestamp()) // size * size
     with time_machine.travel(datetime.fromtimestamp(ahead, UTC), tick=False) as traveller:
         yield traveller
@@ -168,7 +169,11 @@ def test_mail_counters_expire_an_hour_after_their_window_and_failures_after_a_da
     anonymous.get("/password/forgot")
     mark = CALLS.mark()
     anonymous.post("/password/forgot", {"email": email})
-    kept = window_begins + int(accounts.MAIL_WINDOW.total_seconds()) + 3600
+    kept = (
+        window_begins
+        + int(limits.rate_limit("password-reset", "recipient").window.total_seconds())
+        + 3600
+    )
     expiries = counter_expiries(mark)
     assert len(expiries) == 2, expiries  # the address of origin and the e-mail address
     assert all(stamps == [kept] for stamps in expiries.values()), expiries

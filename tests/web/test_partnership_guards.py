@@ -176,9 +176,14 @@ def test_a_partner_whose_partnership_is_not_active_cannot_take_the_action(client
     (_suspend if end == "suspended" else _delete)(a, b)
     before = _written(order_id)
     take(b, order_id)
-    # The order stays readable to the partner, and the page says why nothing happened.
-    assert b.get(f"/orders/{order_id}").status_code == 200
-    assert _refusal(a) in b.text()  # the reason, naming the partner
+    if end == "suspended":
+        # The order stays readable to the partner, and the page says why nothing happened.
+        assert b.get(f"/orders/{order_id}").status_code == 200
+        assert _refusal(a) in b.text()  # the reason, naming the partner
+    else:
+        # A deleted partnership hands the open order back: it no longer exists for b.
+        assert b.get(f"/orders/{order_id}").status_code == 404
+        before = _written(order_id)  # the hand-back itself wrote before b's attempt
     assert _written(order_id) == before
     assert not _chat_holds(order_id, "can I?")
 
@@ -282,15 +287,15 @@ def test_the_executor_is_told_to_wait_for_the_owners_approval_of_the_quote(clien
     assert html.escape(told, quote=True) in b.text()
 
 
-def test_a_partner_whose_partnership_record_is_gone_is_refused_naming_the_owner(client):
+def test_a_partner_whose_partnership_record_is_gone_cannot_see_or_act(client):
     a, b = _partners(client)
     order_id = _shared_order(a, b, quote_approved=False, started=False)
     Partnership(*Partnership.key(_company(b), _company(a))).delete()
     before = _written(order_id)
     _status(b, order_id, "schedule")
     assert _written(order_id) == before
-    b.get(f"/orders/{order_id}")
-    assert _refusal(a) in b.text()
+    # No link with the owner: the open order does not exist for b (domain/visibility.py).
+    assert b.get(f"/orders/{order_id}").status_code == 404
 
 
 def test_the_history_shows_the_executors_work_as_the_partners(client):
