@@ -54,7 +54,7 @@ from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, Or
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.validation import fold
-from chalicelib.services import accounts, directory, notifications, orders, partners
+from chalicelib.services import accounts, directory, limiter, notifications, orders, partners
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import Principal, now
 
@@ -604,8 +604,6 @@ def intake_partition(company_id: str) -> str:
 
 def _erase_rate_counters(eraser: Eraser) -> None:
     """Rate counters keyed by the company: computed keys of the windows still alive."""
-    from chalicelib.services import limiter
-
     eraser.delete_keys(limiter.company_counter_keys(eraser.company_id, now()))
 
 
