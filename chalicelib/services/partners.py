@@ -779,7 +779,7 @@ def executor_guard(
     if link.state != ACTIVE or not link.we_execute:
         raise PartnershipNotActive(partner=link.partner_name)
     if action in NEEDS_APPROVED_QUOTE and order.quote_required and order.quote_state != "approved":
-        raise QuoteNotApproved(owner=order.owner_name or link.partner_name)
+        raise QuoteNotApproved(owner=link.partner_name)
     checks = [
         _link_check(company_id, order.company_id, "execute", link.partner_name),
         _active_check(company_id),
