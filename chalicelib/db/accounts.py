@@ -202,8 +202,6 @@ class Throttle(Item, discriminator="Throttle"):
     # The latest reservation: a full window whose lock was never written (the
     # evaluating request died) frees itself a while after it.
     attempted_at = UTCDateTimeAttribute(null=True)
-    # The latest unlock link e-mailed for this address (at most one an hour).
-    unlock_sent_at = UTCDateTimeAttribute(null=True)
 
     @classmethod
     def key(cls, kind: str, value: str) -> tuple[str, str]:

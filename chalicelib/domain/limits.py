@@ -54,6 +54,9 @@ RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit("signup", "ip", HOUR, 10, _ANON),
     RateLimit("password-reset", "ip", HOUR, 10, _ANON),
     RateLimit("password-reset", "recipient", HOUR, 3, _ANON),
+    # Failed sign-ins lock an address and e-mail its owner an unlock link; anyone can
+    # fail sign-ins for any address, so the link goes out at most once an hour (silently).
+    RateLimit("account-unlock", "recipient", HOUR, 1, ""),
     # Validation codes: after sign-up, on "send again" and on every e-mail change.
     RateLimit("email-code", "company", DAY, 10, _CO),
     RateLimit("email-code", "recipient", DAY, 5, _TO),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ STALE_WINDOW = timedelta(minutes=5)
 # Unlock links: e-mailed when an address gets locked, at most one an hour.
 UNLOCK = "UNLOCK"
 UNLOCK_LIFETIME = timedelta(hours=24)
-UNLOCK_MAIL_INTERVAL = timedelta(hours=1)
 ROLES = ("admin", "staff")
 # Anonymous visitors make these pages e-mail an address they typed: declared
 # in domain/limits.py with every other limit (these names are views of it).
@@ -287,7 +287,7 @@ def _locked_for(throttles: list[Throttle]) -> int:
         for t in throttles
         if t.locked_until and t.locked_until > current
     ]
-    return int(max(waits)) + 1 if waits else 0
+    return math.ceil(max(waits)) if waits else 0
 
 
 def _condition_failed(error: UpdateError) -> bool:
@@ -450,22 +450,13 @@ def send_unlock_link(login: Login, email: str) -> None:
     """E-mail the account's owner a single-use link that lifts the lock.
 
     A lock must not let anyone keep the owner out: the link (or a password
-    reset) clears it. At most one link an hour per address (a conditional
-    write on its throttle), always to the account's own address.
+    reset) clears it. At most one link an hour per address (the declared
+    ``account-unlock`` limit), always to the account's own address.
     """
     current = now()
     try:
-        Throttle(*Throttle.key("email", email)).update(
-            actions=[Throttle.unlock_sent_at.set(current)],
-            condition=Throttle.pk.exists()
-            & (
-                Throttle.unlock_sent_at.does_not_exist()
-                | (Throttle.unlock_sent_at < current - UNLOCK_MAIL_INTERVAL)
-            ),
-        )
-    except UpdateError as error:
-        if not _condition_failed(error):
-            raise
+        limiter.count("account-unlock", recipient=email)
+    except limiter.LimitReached:
         return
     token = new_token()
     LinkToken(

@@ -25,7 +25,7 @@ from email.policy import default
 
 import time_machine
 
-from chalicelib.db.accounts import Company
+from chalicelib.db.accounts import Company, Throttle
 from chalicelib.domain import limits
 from chalicelib.domain.logos import MAX_UPLOAD_BYTES
 from chalicelib.i18n import translate
@@ -263,6 +263,47 @@ def drive_reset_recipient(client) -> Drive:
 
 
 # -- e-mail codes ---------------------------------------------------------------------------------
+
+
+def _unlock_mails(address: str, mark: int) -> list[SentMail]:
+    return [m for m in mails_since(mark) if address in m.to and "/login/unlock/" in m.text]
+
+
+def _locked_until(address: str):
+    return Throttle.get(*Throttle.key("email", address.lower())).locked_until
+
+
+def _fail_until_locked(client, address: str) -> bool:
+    """Wrong passwords for ``address`` until the sign-in answers 429 (a new lock)."""
+    visitor = WebSession(client)
+    for _ in range(accounts.ACCOUNT_FAILURES + 1):
+        visitor.get("/login")
+        if visitor.post("/login", {"email": address, "password": "wrong"}).status_code == 429:
+            return True
+    return False
+
+
+def drive_account_unlock(client) -> Drive:
+    """Anyone can lock any address by failing its sign-in: its owner gets one link an hour."""
+    rule = limits.rate_limit("account-unlock", "recipient")
+    drive = Drive(rule.name, rule.maximum, mail_path="account-unlock")
+    with fresh_day() as clock, own_ip():
+        owner = sign_up(client, locale="es")
+        address = owner.email  # type: ignore[attr-defined]
+        mark = outbox_mark()
+        for n in range(rule.maximum + PAST):
+            before = outbox_mark()
+            locked = _fail_until_locked(client, address)
+            new_lock = _locked_until(address)
+            mailed = len(_unlock_mails(address, before))
+            if n < rule.maximum:
+                drive.ok(locked and mailed == 1)
+            else:
+                drive.refused(locked and mailed == 0)
+            # Wait the lock out (it doubles each time: 1, 2, 4 minutes, well inside the hour).
+            clock.shift(new_lock - now() + timedelta(seconds=1))
+        drive.mails = _unlock_mails(address, mark)
+    return drive
 
 
 def _change_email(tab: WebSession, address: str) -> bool:
@@ -893,6 +934,7 @@ DRIVERS: dict[str, Callable[..., Drive]] = {
     "signup:ip:1h": drive_signup_ip,
     "password-reset:ip:1h": drive_reset_ip,
     "password-reset:recipient:1h": drive_reset_recipient,
+    "account-unlock:recipient:1h": drive_account_unlock,
     "email-code:company:1d": drive_email_code_company,
     "email-code:recipient:1d": drive_email_code_recipient,
     "email-code:ip:1d": drive_email_code_ip,

@@ -63,6 +63,7 @@ def test_five_wrong_passwords_lock_the_account_for_exactly_a_minute(client, cloc
         assert _log_in(door, email, WRONG) == 401
     assert _log_in(door, email, PASSWORD) == 429
     assert "Too many failed sign-ins" in door.text()
+    assert _says(door, "login.locked", minutes=1)  # a lock of 60 seconds reads "1 minute"
     clock.shift(timedelta(seconds=accounts.FIRST_LOCK_SECONDS - 1))
     assert _log_in(door, email, PASSWORD) == 429
     assert _says(door, "login.locked", minutes=1)  # the last second still rounds up to a minute
