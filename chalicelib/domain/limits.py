@@ -131,6 +131,20 @@ CAPS: tuple[Cap, ...] = (
     Cap("email-code-tries", "services.accounts.CODE_MAX_TRIES"),
     Cap("email-code-resend-cooldown", "services.accounts.CODE_RESEND_COOLDOWN"),
     Cap("intake-resend-interval", "services.intake.RESEND_INTERVAL"),
+    # Lifetimes: what a link, code or session is worth until when.
+    Cap("email-code-lifetime", "services.accounts.CODE_LIFETIME"),
+    Cap("password-reset-lifetime", "services.accounts.RESET_LIFETIME"),
+    Cap("unlock-link-lifetime", "services.accounts.UNLOCK_LIFETIME"),
+    Cap("staff-invitation-lifetime", "services.users.INVITE_LIFETIME"),
+    Cap("partner-invitation-lifetime", "services.partners.INVITE_LIFETIME"),
+    Cap("intake-confirmation-lifetime", "services.intake.PENDING_LIFETIME"),
+    Cap("session-idle", "config.Settings.session_idle_minutes"),
+    Cap("session-lifetime", "config.Settings.session_ttl_hours"),
+    Cap("customer-link-lifetime", "services.customers.LINK_DAYS_OPEN"),
+    # Sizes and counts a form accepts.
+    Cap("chat-message-chars", "services.orders.MAX_MESSAGE"),
+    Cap("custom-fields", "services.custom_fields.MAX_FIELDS"),
+    Cap("intake-origins", "services.intake.MAX_ORIGINS"),
 )
 
 

@@ -189,7 +189,7 @@ def _load_principal(ctx: Ctx) -> None:
         return
     token, user_id, company_id, last_seen = data
     idle = time.time() - float(last_seen)
-    if idle > get_settings().session_idle_minutes * 60:
+    if idle >= get_settings().session_idle_minutes * 60:
         ctx.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
         return
     principal = sessions.authenticate(token, user_id, company_id)

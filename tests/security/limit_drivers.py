@@ -25,16 +25,18 @@ from email.policy import default
 
 import time_machine
 
+from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, Throttle
 from chalicelib.domain import limits
 from chalicelib.domain.logos import MAX_UPLOAD_BYTES
 from chalicelib.i18n import translate
-from chalicelib.services import accounts, intake, orders, partners, users
+from chalicelib.services import accounts, custom_fields, customers, intake, orders, partners, users
 from chalicelib.services.sessions import now
 from chalicelib.web.outbox import SentMail
 from tests.security.actors import (
     ORDER,
     customer_token,
+    intake_confirmation_token,
     intake_fields,
     open_intake_form,
     own_ip,
@@ -42,7 +44,15 @@ from tests.security.actors import (
     send_intake,
 )
 from tests.web.company_factories import image_bytes, save_settings, upload_logo
-from tests.web.factories import PASSWORD, code_in, ids_of, last_mail_to, sign_up, unique_email
+from tests.web.factories import (
+    PASSWORD,
+    code_in,
+    ids_of,
+    last_mail_to,
+    link_in,
+    sign_up,
+    unique_email,
+)
 from tests.web.session import WebSession
 
 PAST = 2  # attempts made beyond each threshold
@@ -928,6 +938,315 @@ def drive_intake_resend_interval(client) -> Drive:
     return drive
 
 
+# -- lifetimes: usable one second before the edge, refused at it and a day after ----------------
+
+SECOND = timedelta(seconds=1)
+
+
+@contextmanager
+def stopped_day() -> Iterator[time_machine.Traveller]:
+    """A stopped clock on a day no other driver uses: a lifetime is seen to the second."""
+    start = (now() + timedelta(days=next(_days))).replace(hour=0, minute=0, second=5, microsecond=0)
+    with time_machine.travel(start, tick=False) as traveller:
+        yield traveller
+
+
+def _lifetime(
+    name: str,
+    span: timedelta,
+    make: Callable[[], object],
+    works: Callable[[object], bool],
+    refused: Callable[[object], bool],
+) -> Drive:
+    """One new item per attempt: used at ``span - 1 s`` (must work), at ``span`` and a minute
+    later (must be refused, with the reason where the page gives one)."""
+    drive = Drive(name, 1)
+    for late in (span - SECOND, span, span + timedelta(minutes=1)):
+        with stopped_day() as clock, own_ip():
+            thing = make()
+            clock.shift(late)
+            if late < span:
+                drive.ok(works(thing))
+            else:
+                drive.refused(refused(thing))
+    return drive
+
+
+def drive_email_code_lifetime(client) -> Drive:
+    def make():
+        tab = sign_up(client, validate=False, locale="es")
+        return tab, code_in(last_mail_to(tab.email))  # type: ignore[attr-defined]
+
+    def verify(thing):
+        tab, code = thing
+        tab.get("/verify-email")
+        return tab.post("/verify-email", {"code": code})
+
+    return _lifetime(
+        "email-code-lifetime",
+        accounts.CODE_LIFETIME,
+        make,
+        lambda t: verify(t).status_code == 303,
+        lambda t: verify(t).status_code == 400 and says(t[0].text(), "es", "verify.expired"),
+    )
+
+
+def _signed_out_account(client, locale: str = "en") -> str:
+    owner = sign_up(client, locale=locale)
+    owner.post("/logout", {})
+    return owner.email  # type: ignore[attr-defined]
+
+
+def drive_reset_link_lifetime(client) -> Drive:
+    def make():
+        address = _signed_out_account(client)
+        visitor = WebSession(client)
+        visitor.get("/password/forgot")
+        visitor.post("/password/forgot", {"email": address})
+        return visitor, link_in(last_mail_to(address), "/password/reset/")
+
+    def refused(thing) -> bool:
+        visitor, link = thing
+        shown = visitor.get(link).status_code
+        return (
+            shown == 404
+            and visitor.post(link, {"password": "brand new secret 1"}).status_code == 404
+        )
+
+    return _lifetime(
+        "password-reset-lifetime",
+        accounts.RESET_LIFETIME,
+        make,
+        lambda t: t[0].get(t[1]).status_code == 200,
+        refused,
+    )
+
+
+def drive_unlock_link_lifetime(client) -> Drive:
+    def make():
+        address = _signed_out_account(client)
+        assert _fail_until_locked(client, address)
+        link = link_in(last_mail_to(address), "/login/unlock/")
+        return WebSession(client), link
+
+    def use(thing) -> int:
+        reader, link = thing
+        if reader.get(link).status_code != 200:
+            return 404
+        return reader.post(link, {}).status_code
+
+    return _lifetime(
+        "unlock-link-lifetime",
+        accounts.UNLOCK_LIFETIME,
+        make,
+        lambda t: use(t) == 303,
+        lambda t: (
+            t[0].get(t[1]).status_code == 404 and t[0].post(t[1], {}).status_code in (403, 404)
+        ),
+    )
+
+
+def drive_staff_invitation_lifetime(client) -> Drive:
+    def make():
+        admin = company(client)
+        address = unique_email("invitee")
+        admin.get("/settings/users")
+        admin.post("/settings/users/invite", {"name": "Invitee", "email": address, "role": "staff"})
+        return WebSession(client, accept_language="es"), link_in(last_mail_to(address), "/invite/")
+
+    def refused(thing) -> bool:
+        guest, link = thing
+        return guest.get(link).status_code == 404 and says(guest.text(), "es", "invite.invalid")
+
+    return _lifetime(
+        "staff-invitation-lifetime",
+        users.INVITE_LIFETIME,
+        make,
+        lambda t: t[0].get(t[1]).status_code == 200,
+        refused,
+    )
+
+
+def _join(client, invite: str) -> WebSession:
+    """A new company signs up through a partner invitation."""
+    tab = WebSession(client, accept_language="pt-BR")
+    tab.get(f"/signup?invite={invite}")
+    tab.post("/signup", {**_signup_form(unique_email("joiner")), "invite": invite})
+    return tab
+
+
+def drive_partner_invitation_lifetime(client) -> Drive:
+    def make():
+        inviter = company(client)
+        address = unique_email("partner-invitee")
+        inviter.get("/partners")
+        inviter.post("/partners/invite", {"email": address, "relationship": "approve"})
+        link = link_in(last_mail_to(address), "/signup?invite=")
+        return inviter, link.split("invite=", 1)[1]
+
+    def partners_after_joining(thing) -> tuple[int, WebSession]:
+        inviter, invite = thing
+        joiner = _join(client, invite)
+        return len(partners.overview(company_id(inviter)).partnerships), joiner
+
+    def refused(thing) -> bool:
+        _inviter, invite = thing
+        visitor = WebSession(client, accept_language="pt-BR")
+        visitor.get(f"/signup?invite={invite}")
+        told = says(visitor.text(), "pt-BR", "partners.invite_invalid")
+        return told and partners_after_joining(thing)[0] == 0
+
+    return _lifetime(
+        "partner-invitation-lifetime",
+        partners.INVITE_LIFETIME,
+        make,
+        lambda t: partners_after_joining(t)[0] == 1,
+        refused,
+    )
+
+
+def drive_intake_confirmation_lifetime(client) -> Drive:
+    def make():
+        visitor = WebSession(client, accept_language="es")
+        _address, token = intake_confirmation_token(visitor, open_intake_form(company(client)))
+        return visitor, token
+
+    def confirm(thing):
+        visitor, token = thing
+        return visitor.post(f"/intake/confirm/{token}", {}, csrf=None)
+
+    return _lifetime(
+        "intake-confirmation-lifetime",
+        intake.PENDING_LIFETIME,
+        make,
+        lambda t: confirm(t).status_code == 200,
+        lambda t: confirm(t).status_code == 410 and says(t[0].text(), "es", "intake.link_expired"),
+    )
+
+
+def _signed_in(tab: WebSession) -> bool:
+    return tab.get("/orders").status_code == 200
+
+
+def _sent_to_sign_in(tab: WebSession) -> bool:
+    answer = tab.get("/orders")
+    return answer.status_code == 303 and answer.headers["Location"].startswith("/login")
+
+
+def drive_session_idle(client) -> Drive:
+    return _lifetime(
+        "session-idle",
+        timedelta(minutes=get_settings().session_idle_minutes),
+        lambda: company(client),
+        _signed_in,
+        _sent_to_sign_in,
+    )
+
+
+def drive_session_lifetime(client) -> Drive:
+    """A session in constant use (a request every 15 minutes) still ends at its lifetime."""
+    lifetime = timedelta(hours=get_settings().session_ttl_hours)
+    busy_every = timedelta(minutes=15)
+    drive = Drive("session-lifetime", 1)
+    for late in (lifetime - SECOND, lifetime, lifetime + timedelta(minutes=5)):
+        with stopped_day() as clock, own_ip():
+            started = now()
+            tab = company(client)
+            busy = True
+            while now() + busy_every < started + lifetime:
+                clock.shift(busy_every)
+                busy = busy and _signed_in(tab)
+            clock.move_to(started + late)
+            if late < lifetime:
+                drive.ok(busy and _signed_in(tab))
+            else:
+                drive.refused(busy and _sent_to_sign_in(tab))
+    return drive
+
+
+def drive_customer_link_lifetime(client) -> Drive:
+    def make():
+        _order_id, address = register_order(company(client))
+        return WebSession(client), customer_token(address)
+
+    return _lifetime(
+        "customer-link-lifetime",
+        timedelta(days=customers.LINK_DAYS_OPEN),
+        make,
+        lambda t: t[0].get(f"/o/{t[1]}").status_code == 200,
+        lambda t: t[0].get(f"/o/{t[1]}").status_code == 404,
+    )
+
+
+# -- sizes and counts on forms --------------------------------------------------------------------
+
+
+def drive_chat_message_chars(client) -> Drive:
+    drive = Drive("chat-message-chars", 1)
+    with fresh_day():
+        tab = company(client, locale="pt-BR")
+        order_id, _address = register_order(tab)
+        tab.get(f"/orders/{order_id}")
+        token = tab.csrf()
+        longest = "a" * orders.MAX_MESSAGE
+        answer = tab.post(f"/orders/{order_id}/messages", {"text": longest}, csrf=token)
+        drive.ok(answer.status_code == 303)
+        for extra in range(1, PAST + 1):
+            text = "b" * (orders.MAX_MESSAGE + extra)
+            answer = tab.post(f"/orders/{order_id}/messages", {"text": text}, csrf=token)
+            drive.refused(
+                answer.status_code == 422
+                and says(tab.text(), "pt-BR", "form.too_long")
+                and text in tab.text()
+            )
+    return drive
+
+
+def drive_custom_fields(client) -> Drive:
+    drive = Drive("custom-fields", custom_fields.MAX_FIELDS)
+    with fresh_day():
+        admin = company(client, locale="es")
+        admin.get("/settings/fields")
+        for n in range(custom_fields.MAX_FIELDS + PAST):
+            label = f"Campo {n}"
+            answer = admin.post("/settings/fields", {"label": label, "kind": "text"})
+            if n < custom_fields.MAX_FIELDS:
+                drive.ok(answer.status_code == 303)
+            else:
+                drive.refused(
+                    answer.status_code == 422
+                    and says(admin.text(), "es", "fields.too_many")
+                    and kept(admin.text(), label)
+                )
+    return drive
+
+
+def drive_intake_origins(client) -> Drive:
+    drive = Drive("intake-origins", 1)
+    with fresh_day():
+        admin = company(client, locale="en")
+        open_intake_form(admin)  # the websites are asked for once the form has its code
+        sites = [f"https://shop{n}.example.com" for n in range(intake.MAX_ORIGINS + PAST)]
+
+        def save(count: int):
+            admin.get("/settings/intake")
+            version = re.search(r'name="version" value="(\d+)"', admin.text())
+            form = {"action": "origins", "origins": "\n".join(sites[:count])}
+            return admin.post(
+                "/settings/intake", {**form, "version": version.group(1) if version else ""}
+            )
+
+        drive.ok(save(intake.MAX_ORIGINS).status_code == 303)
+        for extra in range(1, PAST + 1):
+            answer = save(intake.MAX_ORIGINS + extra)
+            drive.refused(
+                answer.status_code == 422
+                and says(admin.text(), "en", "intake.too_many_origins")
+                and sites[-1 if extra == PAST else intake.MAX_ORIGINS] in admin.text()
+            )
+    return drive
+
+
 # -- the table: every declared limit -> its driver ------------------------------------------------
 
 DRIVERS: dict[str, Callable[..., Drive]] = {
@@ -967,6 +1286,18 @@ DRIVERS: dict[str, Callable[..., Drive]] = {
     "email-code-tries": drive_email_code_tries,
     "email-code-resend-cooldown": drive_email_code_cooldown,
     "intake-resend-interval": drive_intake_resend_interval,
+    "email-code-lifetime": drive_email_code_lifetime,
+    "password-reset-lifetime": drive_reset_link_lifetime,
+    "unlock-link-lifetime": drive_unlock_link_lifetime,
+    "staff-invitation-lifetime": drive_staff_invitation_lifetime,
+    "partner-invitation-lifetime": drive_partner_invitation_lifetime,
+    "intake-confirmation-lifetime": drive_intake_confirmation_lifetime,
+    "session-idle": drive_session_idle,
+    "session-lifetime": drive_session_lifetime,
+    "customer-link-lifetime": drive_customer_link_lifetime,
+    "chat-message-chars": drive_chat_message_chars,
+    "custom-fields": drive_custom_fields,
+    "intake-origins": drive_intake_origins,
 }
 
 # Drives made in this pytest process: the rate-limit and mail-flood suites read the

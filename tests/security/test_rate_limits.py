@@ -73,6 +73,19 @@ def test_every_declared_limit_has_a_driver():
     assert sorted(set(DRIVERS) - set(declared)) == [], "drivers of limits nobody declares"
 
 
+def test_every_cap_names_the_constant_that_holds_its_value():
+    import importlib
+
+    for cap in limits.CAPS:
+        module, _sep, attribute = cap.where.rpartition(".")
+        owner, _sep, member = module.rpartition(".")
+        try:
+            holder = getattr(importlib.import_module(f"chalicelib.{owner}"), member)
+        except (ImportError, AttributeError, ValueError):
+            holder = importlib.import_module(f"chalicelib.{module}")
+        assert hasattr(holder, attribute), f"{cap.name}: {cap.where} does not exist"
+
+
 @pytest.mark.parametrize("name", limits.all_limit_names())
 def test_limit_is_driven_to_its_threshold_and_refuses(client, name):
     drive = run(name, client)
