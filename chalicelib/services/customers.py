@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -24,7 +24,6 @@ from chalicelib.db.customers import CustomerAccess, OrderRating
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
 from chalicelib.domain import limits, visibility, workflow
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound
-from chalicelib.domain.limits import RateLimit
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.i18n import LOCALES, translate
@@ -43,7 +42,7 @@ RATING_CHANGE_DAYS = 7
 MAX_COMMENT = 1000
 # The follow form: per IP and per company, in fixed windows; a matched order
 # is sent at most a few links per window so nobody can flood its customer.
-# Declared in domain/limits.py; these names are views of it.
+# Declared in domain/limits.py; these names are views of it (help pages, tests).
 FOLLOW_WINDOW = limits.rate_limit("follow", "ip").window
 FOLLOW_LIMIT_IP = limits.rate_limit("follow", "ip").maximum
 FOLLOW_LIMIT_COMPANY = limits.rate_limit("follow", "company").maximum
@@ -570,12 +569,7 @@ def customer_message(token: str, text: str, ip: str = "") -> None:
     _reachable_company(order.company_id)
     actor = Actor(name=order.customer_name, kind="customer")
     orders.check_message(text)  # a message that cannot be sent does not count
-    # The declared limits, with today's values of the module's names (tests patch them).
-    rules = (
-        replace(limits.rate_limit("customer-chat", "order"), maximum=CHAT_LIMIT_ORDER),
-        replace(limits.rate_limit("customer-chat", "ip"), maximum=CHAT_LIMIT_IP),
-    )
-    limiter.count("customer-chat", order=order.order_id, ip=ip or None, rules=rules)
+    limiter.count("customer-chat", order=order.order_id, ip=ip or None)
     orders.append_message(order.order_id, actor, text)
     watchers = [order.technician_id] if order.technician_id else None
     kwargs = {
@@ -712,8 +706,13 @@ def snippet(company: Company) -> str:
     )
 
 
-def _follow_rule(scope: str, maximum: int) -> RateLimit:
-    return replace(limits.rate_limit("follow", scope), maximum=maximum)
+def _another_link_allowed(order: Order) -> bool:
+    """A matched order gets a few links per window, so nobody can flood its customer."""
+    try:
+        limiter.count("follow", order=order.order_id)
+    except limiter.LimitReached:
+        return False  # enough links for this order for now; the answer stays the same
+    return True
 
 
 def check_follow_form(form: Mapping[str, str]) -> tuple[int, str]:
@@ -751,24 +750,11 @@ def request_link(company: Company, form: Mapping[str, str], ip: str, locale: str
     result, and the same answer time. Rate-limited per IP and per company.
     """
     number, email = check_follow_form(form)
-    # The module's numbers (views of domain/limits.py) are what is counted.
-    limiter.count("follow", ip=ip, rules=(_follow_rule("ip", FOLLOW_LIMIT_IP),))
-    limiter.count(
-        "follow", company=company.company_id, rules=(_follow_rule("company", FOLLOW_LIMIT_COMPANY),)
-    )
+    limiter.count("follow", ip=ip, company=company.company_id)
     started = time.monotonic()
     try:
         order = _matching_order(company, number, email)
-        if order is not None:
-            try:
-                limiter.count(
-                    "follow",
-                    order=order.order_id,
-                    rules=(_follow_rule("order", FOLLOW_LIMIT_ORDER),),
-                )
-            except limiter.LimitReached:
-                order = None  # enough links for this order for now; the answer stays the same
-        if order is not None:
+        if order is not None and _another_link_allowed(order):
             send_access_link(company, order, locale)
     except Exception:  # a failure must look like any other answer
         log.exception("follow request failed", extra={"company": company.company_id})

@@ -110,6 +110,21 @@ def own_ip() -> Iterator[str]:
         yield address
 
 
+def lift_limits(patch: pytest.MonkeyPatch, path: str, *scopes: str, to: int = 10**6) -> None:
+    """Raise the declared limits of ``path`` (named scopes, or all) for tests about other things."""
+    from dataclasses import replace
+
+    from chalicelib.domain import limits
+
+    lifted = tuple(
+        replace(rule, maximum=to)
+        if rule.path == path and (not scopes or rule.scope in scopes)
+        else rule
+        for rule in limits.RATE_LIMITS
+    )
+    patch.setattr(limits, "RATE_LIMITS", lifted)
+
+
 def cheap_passwords(patch: pytest.MonkeyPatch) -> None:
     """argon2id with tiny costs: these suites test who gets in, not the hash's strength.
 

@@ -49,6 +49,7 @@ from tests.security.actors import (
     classify,
     guessed_token,
     is_refusal,
+    lift_limits,
     order_version,
     own_ip,
 )
@@ -253,7 +254,7 @@ def stage(aws: None, app) -> Iterator[Stage]:
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:
         cheap_passwords(patch)
         patch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
-        patch.setattr(customers, "FOLLOW_LIMIT_IP", 10_000)
+        lift_limits(patch, "follow", "ip")
         patch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10_000),))
         cast = build_cast(client)
         assert upload_logo(cast.admin, image_bytes()).status_code == 303

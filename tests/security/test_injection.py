@@ -33,6 +33,7 @@ from chalicelib.services.intake import RateLimit
 from chalicelib.web.intake import form_token
 from chalicelib.web.outbox import SentMail, sent_mails
 from tests.figures import report
+from tests.security.actors import lift_limits
 from tests.security.payloads import (
     CANARY,
     XSS,
@@ -170,8 +171,7 @@ def _quick_public_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test request comes from one IP: lift the public forms' limits and answer delay."""
     monkeypatch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10**6),))
     monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.0)
-    monkeypatch.setattr(customers, "FOLLOW_LIMIT_IP", 10**6)
-    monkeypatch.setattr(customers, "FOLLOW_LIMIT_COMPANY", 10**6)
+    lift_limits(monkeypatch, "follow", "ip", "company")
 
 
 def fit(value: str, max_len: int) -> str:

@@ -53,6 +53,7 @@ from tests.security.actors import (
     build_cast,
     cheap_passwords,
     customer_token,
+    lift_limits,
     make_partners,
     order_version,
     own_ip,
@@ -385,7 +386,7 @@ def planted(aws: None, app) -> Iterator[Plant]:
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:
         cheap_passwords(patch)
         patch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
-        patch.setattr(customers, "FOLLOW_LIMIT_IP", 10_000)
+        lift_limits(patch, "follow", "ip")
         patch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10_000),))
         yield plant(client)
         join_background()

@@ -11,6 +11,7 @@ from chalicelib.db.base import Item
 from chalicelib.db.orders import OrderEvent, OrderMessage
 from chalicelib.services import customers
 from chalicelib.services.orders import HISTORY_PAGE
+from tests.security.actors import lift_limits
 from tests.web.factories import sign_up
 from tests.web.session import WebSession
 from tests.web.test_customer_access import customer_link, fresh_window, register  # noqa: F401
@@ -167,7 +168,7 @@ def test_customer_chat_is_limited_per_link_with_a_clear_message_and_the_text_kep
 
 @pytest.mark.usefixtures("fresh_window")
 def test_customer_chat_is_limited_per_ip_across_links(client, monkeypatch):
-    monkeypatch.setattr(customers, "CHAT_LIMIT_IP", 3)
+    lift_limits(monkeypatch, "customer-chat", "ip", to=3)
     staff = sign_up(client)
     links = [customer_link(register(staff)[1]) for _ in range(2)]
     customer = WebSession(client, accept_language="pt-BR")
