@@ -243,6 +243,29 @@ def test_the_manifest_styles_and_scripts_stay_under_the_stage(client):
     assert not outside, outside
 
 
+def test_the_busy_page_sends_the_form_back_under_the_stage(client):
+    """A throttled write answers the busy page: its resend form and links stay under /api."""
+    from tests.security.actors import ORDER
+    from tests.security.faults import ANY_WRITE, fault, install, resend_form, uninstall
+    from tests.web.factories import sign_up, unique_email
+
+    tab = sign_up(client)
+    tab.get("/orders/new")
+    install()
+    try:
+        with at_the_stage_address(), fault("dynamodb", ANY_WRITE, code="ThrottlingException"):
+            answer = tab.post("/orders/new", {**ORDER, "customer_email": unique_email("busy")})
+    finally:
+        uninstall()
+    page = _body(answer)
+    assert answer.status_code == 503, page[:300]
+    action, kept = resend_form(page)
+    assert action == "/api/orders/new" and kept["customer_name"] == ORDER["customer_name"]
+    page_url = f"{SITE}{PREFIX}/orders/new"
+    outside = [v for _, _, v in links_in(page) if outside_the_stage(page_url, v)]
+    assert not outside, outside
+
+
 def test_at_a_custom_domain_the_same_pages_have_no_prefix(client):
     with public_base_url("https://orders.example.com"), at_the_stage_address("orders.example.com"):
         page = client.http.get("/")
