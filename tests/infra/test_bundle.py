@@ -30,7 +30,13 @@ OFFLINE = Path(__file__).resolve().parents[1] / "offline"
 WITH_ONLY_THE_BUNDLE = r"""
 import io, json, os, sys
 bundle, offline_guard = sys.argv[1:3]
-import runpy; runpy.run_path(offline_guard)  # loopback only here too (-I skips PYTHONPATH)
+import runpy, socket
+runpy.run_path(offline_guard)  # loopback only here too (-I skips PYTHONPATH)
+try:
+    socket.create_connection(("192.0.2.1", 443), timeout=2)
+    offline = False
+except ConnectionRefusedError as refused:
+    offline = "offline test run" in str(refused)
 os.environ.update(STAGE="test", AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="x",
                   AWS_SECRET_ACCESS_KEY="x", TABLE_NAME="checkos-test", BUCKET_NAME="b")
 sys.path[:0] = [bundle]
@@ -73,7 +79,7 @@ print(json.dumps({
     "logos": logos, "status": page["statusCode"], "page": page["body"],
     "xlsx_bytes": len(sheet.getvalue()), "header": cells,
     "from_bundle": [m.__file__.startswith(bundle) for m in (PIL, jinja2, openpyxl)],
-    "outside": outside,
+    "outside": outside, "offline": offline,
 }))
 """
 
@@ -137,6 +143,7 @@ def test_with_only_the_bundle_a_logo_becomes_webp_a_page_renders_and_a_sheet_is_
     assert answer["header"] == ["Number", "Received"] and answer["xlsx_bytes"] > 1000
     assert answer["from_bundle"] == [True, True, True]
     assert answer["outside"] == [], "imported from outside the bundle"
+    assert answer["offline"] is True, "the bundle's process could leave loopback"
 
 
 def test_every_wheel_in_the_bundle_is_built_for_the_lambda_runtime(inspected: dict):
