@@ -184,11 +184,23 @@ def inspect(zip_path: Path) -> dict[str, Any]:
     }
 
 
+def problems(found: dict[str, Any]) -> list[str]:
+    """What would break on the runtime, one line each (empty: the bundle fits)."""
+    lines = [f"not built for {RUNTIME}: {name}" for name in found["foreign"]]
+    lines += [f"{name} needs {', '.join(v)}" for name, v in sorted(found["too_new"].items())]
+    lines += [f"{name} needs {', '.join(v)}" for name, v in sorted(found["missing"].items())]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("zip_path", type=Path)
     args = parser.parse_args()
-    print(json.dumps(inspect(args.zip_path), indent=2))
+    found = inspect(args.zip_path)
+    print(json.dumps(found, indent=2))
+    wrong = problems(found)
+    if wrong:
+        raise SystemExit("the bundle would not load on Lambda:\n" + "\n".join(wrong))
 
 
 if __name__ == "__main__":
