@@ -14,6 +14,7 @@ from chalicelib.web import (
     data_rights,
     devjobs,
     help,
+    http,
     intake,
     orders,
     outbox,
@@ -34,6 +35,8 @@ app.api.binary_types.append("multipart/form-data")
 app.api.binary_types.extend(company.BINARY_TYPES)
 app.api.binary_types.extend(BINARY_TYPES)
 
+# First, so everything after it (pages, redirects, error pages) knows the site's prefix.
+app.register_middleware(http.under_site_prefix, "http")
 app.register_blueprint(security.bp)
 app.register_blueprint(accounts.bp)
 app.register_blueprint(outbox.bp)

@@ -6,6 +6,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib.urls import url
+
 STATIC_DIR = Path(__file__).with_name("static")
 TYPES = {
     ".css": "text/css; charset=utf-8",
@@ -35,4 +37,4 @@ def asset(name: str) -> tuple[bytes, str, str] | None:
 
 def static_url(name: str) -> str:
     found = asset(name)
-    return f"/static/{name}?v={found[2]}" if found else f"/static/{name}"
+    return url(f"/static/{name}?v={found[2]}" if found else f"/static/{name}")

@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from chalicelib import urls
 from chalicelib.i18n import LOCALE_NAMES, LOCALES, translate
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,10 @@ def environment() -> Environment:
     from chalicelib.assets import static_url
 
     env.globals.update(LOCALES=LOCALES, LOCALE_NAMES=LOCALE_NAMES, static_url=static_url)
+    # Every site path in a page goes out under the request's prefix (chalicelib/urls.py):
+    # "{{ root }}/orders" for written paths, "{{ path|url }}" for computed ones.
+    env.globals["root"] = urls.ROOT
+    env.filters["url"] = urls.url
     env.filters["linkify"] = linkify
     env.filters["datetime_attr"] = datetime_attr
     env.filters["address_breaks"] = address_breaks

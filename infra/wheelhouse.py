@@ -3,8 +3,10 @@
 `chalice package` resolves requirements.txt with `pip download`: the first pass takes
 what suits this host, and any wheel Lambda cannot load (a manylinux tag newer than the
 runtime's glibc) is replaced by a Lambda-compatible wheel, else built from its sdist
-on this host. Doing that at test time downloads from PyPI and compiles (Pillow 13:
-minutes). `make`'s install step runs this module once per requirements.txt: the same
+on this host. Doing that at test time downloads from PyPI and compiles (Pillow 13
+took minutes, and its host build could not run on Lambda: requirements.txt pins a
+release with manylinux2014 wheels, and tests/infra/test_bundle.py fails on a host
+build). `make`'s install step runs this module once per requirements.txt: the same
 resolution, into build/wheelhouse, with the host builds already made; the packaging
 test then runs chalice with PIP_NO_INDEX=1 and PIP_FIND_LINKS pointing here.
 

@@ -6,12 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from chalice import Response
 
+from chalicelib import urls
 from chalicelib.config import get_settings
 
 MAX_FORM_BYTES = 256 * 1024
@@ -73,7 +75,21 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def redirect(location: str, status: int = 303) -> Response:
-    return Response(body="", status_code=status, headers={"Location": location})
+    """Go to ``location``; a site path (``/orders/1``) goes out under the request's prefix."""
+    return Response(body="", status_code=status, headers={"Location": urls.url(location)})
+
+
+def under_site_prefix(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Middleware: every URL made while serving ``request`` carries its path prefix.
+
+    API Gateway's own address answers under the stage (``/api``); any other host
+    (a custom domain, ``make run``) under the path of ``BASE_URL`` (usually none).
+    """
+    context = request.context or {}
+    host = context.get("domainName") or request.headers.get("host")
+    prefix = urls.prefix_for(host, context.get("stage"), get_settings().base_url)
+    with urls.serving(prefix):
+        return get_response(request)
 
 
 def sign(payload: str, purpose: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import urljoin
 
 from PIL import Image
 
@@ -22,16 +23,20 @@ def test_favicon_and_touch_icon_are_real_images(client):
         assert image.size == (size, size), path
 
 
+MANIFEST = "/manifest.webmanifest"
+
+
 def test_the_manifest_names_the_app_and_points_at_icons_that_answer(client):
-    answer = client.http.get("/manifest.webmanifest")
+    answer = client.http.get(MANIFEST)
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "application/manifest+json"
     manifest = json.loads(answer.body)
-    assert manifest["name"] == "CheckOS" and manifest["start_url"] == "/"
+    # Relative to the manifest's own URL, so the app installs under a stage prefix too.
+    assert manifest["name"] == "CheckOS" and urljoin(MANIFEST, manifest["start_url"]) == "/"
     assert manifest["display"] == "standalone"
     sizes = set()
     for icon in manifest["icons"]:
-        found = client.http.get(icon["src"], headers={"Accept": "*/*"})
+        found = client.http.get(urljoin(MANIFEST, icon["src"]), headers={"Accept": "*/*"})
         assert found.status_code == 200, icon["src"]
         width, height = Image.open(io.BytesIO(found.body)).size
         assert f"{width}x{height}" == icon["sizes"]
