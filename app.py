@@ -33,6 +33,8 @@ app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
 app.api.binary_types.extend(company.BINARY_TYPES)
 app.api.binary_types.extend(BINARY_TYPES)
+# API Gateway compresses answers of 1 KiB or more (HTML, CSS) for clients that accept gzip.
+app.api.minimum_compression_size = 1024
 
 app.register_blueprint(security.bp)
 app.register_blueprint(accounts.bp)
