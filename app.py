@@ -3,6 +3,7 @@
 from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
+from chalicelib import logs
 from chalicelib.assets import BINARY_TYPES
 from chalicelib.config import get_settings
 from chalicelib.lazy import lazy_module
@@ -33,8 +34,8 @@ app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
 app.api.binary_types.extend(company.BINARY_TYPES)
 app.api.binary_types.extend(BINARY_TYPES)
-# API Gateway compresses answers of 1 KiB or more (HTML, CSS) for clients that accept gzip.
-app.api.minimum_compression_size = 1024
+# JSON log lines with the request id and company id (chalicelib/logs.py).
+logs.install(app)
 
 app.register_blueprint(security.bp)
 app.register_blueprint(accounts.bp)
