@@ -78,6 +78,7 @@ def provision(
     ttl = table_props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    protect_table(dynamodb, table_name, table_props)
 
     bucket_props = resource_of_type(template, "AWS::S3::Bucket")
     s3 = session.client("s3")
@@ -105,6 +106,17 @@ def provision(
     # destination, MAIL FROM and DKIM verification, the SNS subscription of the
     # MailEvents function, the CloudWatch alarms. Local bounces and complaints are
     # fed to the function directly (services.delivery.handle_sns_event).
+
+
+def protect_table(dynamodb: Any, table_name: str, table_props: dict[str, Any]) -> None:
+    """Point-in-time recovery and deletion protection, as the template sets them."""
+    pitr = table_props.get("PointInTimeRecoverySpecification")
+    if pitr:
+        dynamodb.update_continuous_backups(
+            TableName=table_name, PointInTimeRecoverySpecification=pitr
+        )
+    if table_props.get("DeletionProtectionEnabled"):
+        dynamodb.update_table(TableName=table_name, DeletionProtectionEnabled=True)
 
 
 def create_signing_secret(
