@@ -174,7 +174,7 @@ def for_moto(expanded: dict[str, Any]) -> dict[str, Any]:
         text = text.replace(
             json.dumps({"Ref": alias}), json.dumps({"Fn::GetAtt": [function, "Arn"]})
         )
-        text = text.replace("${%s}" % alias, "${%s.Arn}" % function)
+        text = text.replace("${" + alias + "}", "${" + function + ".Arn}")
     template = json.loads(text)
     dropped = {k for k, v in template["Resources"].items() if v["Type"] in MOTO_DROPPED}
     for name in dropped:
