@@ -1,11 +1,12 @@
 """The signing key ring: current and previous keys, read from Secrets Manager at cold start.
 
 The deployed environment holds only the secret's ARN (SIGNING_SECRET_ARN); its value,
-JSON ``{"current": "...", "previous": "..."}``, is read on first use and cached in the
-process. Everything signs with ``current`` and accepts ``current`` or ``previous``, so a
-rotation (infra/signing_keys.py: previous <- current, current <- new) signs nobody out and
-voids no pending link or code. The cache is refreshed after REFRESH_SECONDS, so a warm
-function learns a rotation within minutes.
+JSON ``{"current": "...", "previous": "...", "next": "..."}``, is read on first use and
+cached in the process for REFRESH_SECONDS. Everything signs with ``current`` and accepts
+any of the three, so a rotation signs nobody out and voids no pending link or code. It
+has two steps (infra/signing_keys.py): publish ``next`` and wait until every warm
+function has re-read the ring, then promote it (previous <- current, current <- next):
+no function ever meets a signature made with a key it does not know yet.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ class SigningKeysError(RuntimeError):
 @dataclass(frozen=True)
 class KeyRing:
     current: str
-    previous: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # previous and next: accepted, never used to sign
 
     @property
     def accepted(self) -> tuple[str, ...]:
         """Every key a signature may have been made with, current first."""
-        return (self.current, *self.previous)
+        return (self.current, *self.others)
 
 
 def parse(secret_string: str) -> KeyRing:
@@ -49,8 +50,10 @@ def parse(secret_string: str) -> KeyRing:
         raise SigningKeysError(
             f"the signing secret's current key is shorter than {MIN_KEY_LENGTH} characters"
         )
-    previous = str(data.get("previous") or "").strip()
-    return KeyRing(current=current, previous=(previous,) if previous else ())
+    others = tuple(
+        key for key in (str(data.get(name) or "").strip() for name in ("previous", "next")) if key
+    )
+    return KeyRing(current=current, others=others)
 
 
 _lock = threading.Lock()

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib import signing_keys
 from chalicelib.config import get_settings
-from infra.signing_keys import rotate
+from infra.signing_keys import promote, stage
 
 SECRET = "checkos-test-signing-keys"  # provisioned by tests/conftest.py from infra/
 
@@ -25,8 +25,10 @@ def key_ring(aws, monkeypatch) -> Iterator[object]:
     client = boto3.client("secretsmanager")
 
     def rotate_now() -> None:
-        rotate(client, SECRET)
+        stage(client, SECRET)
         signing_keys.forget()  # what REFRESH_SECONDS does in a warm function
+        promote(client, SECRET)
+        signing_keys.forget()
 
     yield rotate_now
     monkeypatch.undo()
@@ -64,6 +66,29 @@ def test_an_opt_out_link_and_a_pending_code_survive_a_rotation(key_ring):
     assert delivery.read_opt_out_token(link) is not None
     assert accounts._code_matches(stored_code, "c1", "123456")
     assert not accounts._code_matches(stored_code, "c1", "654321")
+
+
+def test_a_function_still_on_the_staged_ring_accepts_the_promoted_key(key_ring):
+    """Between the two steps every function learns the next key before anyone signs with it."""
+    from chalicelib.web import http
+
+    client = boto3.client("secretsmanager")
+    staged = stage(client, SECRET)
+    signing_keys.forget()
+    before = http.pack("x", "csrf")
+    assert staged["next"] in get_settings().signing_keys[1:]  # cached: the warm function
+    promote(client, SECRET)  # ...which has not re-read the ring yet
+    raw = before.rpartition(".")[0]
+    made_after = f"{raw}.{http._sign_with(staged['next'], raw, 'csrf')}"
+    assert http.unpack(made_after, "csrf") == "x"
+    signing_keys.forget()
+    assert get_settings().secret_key == staged["next"]
+    assert http.unpack(before, "csrf") == "x"  # the old current is now previous
+
+
+def test_promoting_without_a_staged_key_is_refused(key_ring):
+    with pytest.raises(SystemExit, match="no staged key"):
+        promote(boto3.client("secretsmanager"), SECRET)
 
 
 def test_a_forged_signature_fails_with_either_key(key_ring):
