@@ -40,7 +40,9 @@ def test_the_keys_come_from_the_provisioned_secret(key_ring):
     stored = json.loads(
         boto3.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
     )
-    assert get_settings().signing_keys == (stored["current"],)
+    keys = get_settings().signing_keys
+    assert keys[0] == stored["current"]  # signs with current
+    assert set(keys) == {key for key in stored.values() if key}  # accepts the whole ring
     assert len(stored["current"]) >= signing_keys.MIN_KEY_LENGTH
 
 
