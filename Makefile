@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
 
 ## Everything CI checks.
-test: $(STAMP) chromium checkers spamassassin lint pytest
+test: $(STAMP) chromium checkers spamassassin checkov lint pytest
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -97,10 +97,27 @@ check-data: $(STAMP)
 screenshots: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/e2e/test_help.py -k screenshots
 
-## Lambda bundle + CloudFormation (SAM) template in build/package.
+## Lambda bundle + CloudFormation (SAM) template of STAGE (default prod) in build/package.
 # The help center's screenshots are taken first: the bundle carries them (chalicelib/static/help).
+STAGE ?= prod
 package: $(STAMP) screenshots
-	$(BIN)/python -m infra.package build/package
+	$(BIN)/python -m infra.package build/package --stage $(STAGE)
+
+## Package STAGE, upload it and deploy its stack (infra/deploy/$(STAGE).json; README "Deploy").
+## DRY_RUN=1 prints the AWS CLI commands without running them.
+.PHONY: deploy
+deploy: package
+	$(BIN)/python -m infra.deploy $(STAGE) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run,)
+
+# checkov in a virtualenv of its own: it pins an older boto3 than the app's.
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV): requirements-checkov.txt
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --disable-pip-version-check -q -r requirements-checkov.txt
+	touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

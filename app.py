@@ -3,6 +3,7 @@
 from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
+from chalicelib import logs
 from chalicelib.assets import BINARY_TYPES
 from chalicelib.config import get_settings
 from chalicelib.lazy import lazy_module
@@ -34,6 +35,8 @@ app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")
 app.api.binary_types.extend(company.BINARY_TYPES)
 app.api.binary_types.extend(BINARY_TYPES)
+# JSON log lines with the request id and company id (chalicelib/logs.py).
+logs.install(app)
 
 # First, so everything after it (pages, redirects, error pages) knows the site's prefix.
 app.register_middleware(http.under_site_prefix, "http")

@@ -12,8 +12,19 @@ from functools import lru_cache
 LOCAL_STAGES = ("local", "test")
 # What a deployed function cannot run without (infra/resources.yaml and
 # .chalice/config.json set them): it refuses to start when one is missing,
-# instead of falling back to the local defaults.
-DEPLOYED_REQUIRES = ("STAGE", "SECRET_KEY", "TABLE_NAME", "BUCKET_NAME", "MAIL_SENDER", "BASE_URL")
+# instead of falling back to the local defaults. The signing keys themselves are
+# never in the environment: only the ARN of the secret that holds them.
+DEPLOYED_REQUIRES = (
+    "STAGE",
+    "SIGNING_SECRET_ARN",
+    "TABLE_NAME",
+    "BUCKET_NAME",
+    "MAIL_SENDER",
+    "BASE_URL",
+)
+# Environment variables a deployed function refuses to start with: a key there is
+# readable by anyone allowed lambda:GetFunctionConfiguration.
+DEPLOYED_FORBIDS = ("SECRET_KEY",)
 MIN_SECRET_LENGTH = 32
 
 
@@ -46,16 +57,28 @@ class Settings:
     community_url: str = ""
     # SES configuration set named on every send (bounce/complaint events); empty: none.
     mail_configuration_set: str = ""
+    # Secrets Manager secret holding the signing key ring (chalicelib/signing_keys.py).
+    signing_secret_arn: str = ""
+
+    @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """Every key a signature is accepted with, the one to sign with first."""
+        # Read on use, not at import: `chalice package` imports the app with the
+        # stage's variables and no secret.
+        if self.signing_secret_arn:
+            from chalicelib.signing_keys import ring
+
+            return ring(self.signing_secret_arn).accepted
+        if self.secret:  # outside Lambda only: check_deployed refuses SECRET_KEY
+            return (self.secret,)
+        if self.stage in LOCAL_STAGES:
+            return ("local-development-secret-not-for-production",)
+        raise RuntimeError("SIGNING_SECRET_ARN must be set outside the local run and the tests")
 
     @property
     def secret_key(self) -> str:
-        # Checked on use, not at import: `chalice package` imports the app
-        # with the stage's variables and no secret.
-        if self.secret:
-            return self.secret
-        if self.stage in LOCAL_STAGES:
-            return "local-development-secret-not-for-production"
-        raise RuntimeError("SECRET_KEY must be set outside the local run and the tests")
+        """The key new signatures are made with (the ring's current key)."""
+        return self.signing_keys[0]
 
     @property
     def is_local(self) -> bool:
@@ -88,9 +111,11 @@ def check_deployed(env: Mapping[str, str]) -> None:
             f"CheckOS will not start: STAGE={env['STAGE']} is for the local run and the "
             "tests only, not for a deployed function"
         )
-    if len(env["SECRET_KEY"].strip()) < MIN_SECRET_LENGTH:
+    present = [name for name in DEPLOYED_FORBIDS if env.get(name)]
+    if present:
         raise ConfigurationError(
-            f"CheckOS will not start: SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"
+            f"CheckOS will not start: {', '.join(present)} is set in this function's "
+            "environment; signing keys belong in the secret SIGNING_SECRET_ARN names"
         )
 
 
@@ -122,6 +147,7 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         inactivity_days=int(env.get("INACTIVITY_DAYS", "180")),
         community_url=_web_address(env.get("COMMUNITY_URL", "")),
         mail_configuration_set=env.get("MAIL_CONFIGURATION_SET", ""),
+        signing_secret_arn=env.get("SIGNING_SECRET_ARN", "").strip(),
     )
 
 

@@ -22,6 +22,8 @@ LOCAL_ENV = {
     "BUCKET_NAME": "checkos-local-files",
     "MAIL_SENDER": "no-reply@checkos.example",
     "MAIL_CONFIGURATION_SET": "checkos-local-mail",
+    # Created in the moto server from infra/resources.yaml's AppSecret, as deployed.
+    "SIGNING_SECRET_ARN": "checkos-local-signing-keys",
     "OUTBOX_ENABLED": "1",
     "SECURE_COOKIES": "0",
 }
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         bucket_name=LOCAL_ENV["BUCKET_NAME"],
         sender=LOCAL_ENV["MAIL_SENDER"],
         configuration_set=LOCAL_ENV["MAIL_CONFIGURATION_SET"],
+        signing_secret=LOCAL_ENV["SIGNING_SECRET_ARN"],
     )
     sys.path.insert(0, str(ROOT))
     from chalice.config import Config

@@ -24,6 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("app.py", "chalicelib", "requirements.txt", ".chalice")
 
 
+# Chalice's integrations call the web function itself ($LATEST); through the `live`
+# alias (AutoPublishAlias in infra/resources.yaml), a deploy shifts the API's traffic
+# gradually and CodeDeploy rolls it back on the alarms.
+UNQUALIFIED_HANDLER = "${APIHandler.Arn}/invocations"
+ALIASED_HANDLER = "${APIHandlerAliaslive}/invocations"
+
+
+def route_api_through_alias(template: Path) -> int:
+    """Point every API integration of ``template`` at the web function's alias; how many."""
+    text = template.read_text(encoding="utf-8")
+    count = text.count(UNQUALIFIED_HANDLER)
+    template.write_text(text.replace(UNQUALIFIED_HANDLER, ALIASED_HANDLER), encoding="utf-8")
+    return count
+
+
 def build(
     out_dir: Path,
     stage: str = "dev",
@@ -84,6 +99,7 @@ def build(
             env=env,
             check=True,
         )
+    route_api_through_alias(out_dir / "sam.yaml")
     return out_dir
 
 
@@ -117,6 +133,7 @@ def build_template(out_dir: Path, stage: str = "dev") -> Path:
         ):
             packager.package_app(config, str(out_dir), stage)
     (out_dir / "deployment.zip").unlink(missing_ok=True)
+    route_api_through_alias(out_dir / "sam.yaml")
     return out_dir / "sam.yaml"
 
 

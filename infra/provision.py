@@ -65,9 +65,12 @@ def provision(
     bucket_name: str,
     sender: str,
     configuration_set: str | None = None,
+    signing_secret: str | None = None,
     template_path: Path = TEMPLATE,
 ) -> None:
     template = load_template(template_path)
+    if signing_secret:
+        create_signing_secret(session, signing_secret, template)
 
     dynamodb = session.client("dynamodb")
     dynamodb.create_table(TableName=table_name, **table_definition(template))
@@ -75,6 +78,7 @@ def provision(
     ttl = table_props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    protect_table(dynamodb, table_name, table_props)
 
     bucket_props = resource_of_type(template, "AWS::S3::Bucket")
     s3 = session.client("s3")
@@ -102,6 +106,34 @@ def provision(
     # destination, MAIL FROM and DKIM verification, the SNS subscription of the
     # MailEvents function, the CloudWatch alarms. Local bounces and complaints are
     # fed to the function directly (services.delivery.handle_sns_event).
+
+
+def protect_table(dynamodb: Any, table_name: str, table_props: dict[str, Any]) -> None:
+    """Point-in-time recovery and deletion protection, as the template sets them."""
+    pitr = table_props.get("PointInTimeRecoverySpecification")
+    if pitr:
+        dynamodb.update_continuous_backups(
+            TableName=table_name, PointInTimeRecoverySpecification=pitr
+        )
+    if table_props.get("DeletionProtectionEnabled"):
+        dynamodb.update_table(TableName=table_name, DeletionProtectionEnabled=True)
+
+
+def create_signing_secret(
+    session: boto3.session.Session, name: str, template: dict[str, Any] | None = None
+) -> str:
+    """The signing key ring as the template's AppSecret generates it; its ARN."""
+    import json
+    import secrets
+
+    props = resource_of_type(template or load_template(), "AWS::SecretsManager::Secret")
+    generate = props["GenerateSecretString"]
+    ring = json.loads(generate.get("SecretStringTemplate", "{}"))
+    ring[generate["GenerateStringKey"]] = secrets.token_hex(generate["PasswordLength"] // 2)
+    answer = session.client("secretsmanager").create_secret(
+        Name=name, Description=props.get("Description", ""), SecretString=json.dumps(ring)
+    )
+    return str(answer["ARN"])
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

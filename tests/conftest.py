@@ -91,6 +91,9 @@ def _provision() -> None:
         bucket_name=os.environ["BUCKET_NAME"],
         sender=os.environ["MAIL_SENDER"],
         configuration_set=os.environ["MAIL_CONFIGURATION_SET"],
+        # The key ring as deployed (infra/resources.yaml AppSecret); tests that read it
+        # set SIGNING_SECRET_ARN to this name (tests/infra/test_signing_keys.py).
+        signing_secret="checkos-test-signing-keys",
     )
 
 

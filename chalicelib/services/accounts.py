@@ -171,9 +171,17 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
 # -- e-mail validation codes --------------------------------------------
 
 
-def _code_digest(company_id: str, code: str) -> str:
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, f"{company_id}:{code}".encode(), hashlib.sha256).hexdigest()
+def _code_digest(company_id: str, code: str, key: str | None = None) -> str:
+    key = key if key is not None else get_settings().secret_key
+    return hmac.new(key.encode(), f"{company_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_matches(stored: str, company_id: str, given: str) -> bool:
+    """A code hashed with any key of the ring: a rotation voids no pending code."""
+    return any(
+        hmac.compare_digest(stored, _code_digest(company_id, given, key))
+        for key in get_settings().signing_keys
+    )
 
 
 def send_email_code(
@@ -258,7 +266,7 @@ def verify_email_code(company: Company, code: str) -> Company:
             raise
         raise _too_many_tries(pending) from None
     given = "".join(ch for ch in code if ch.isdigit())
-    if not hmac.compare_digest(pending.code_hash, _code_digest(company.company_id, given)):
+    if not _code_matches(pending.code_hash, company.company_id, given):
         left = CODE_MAX_TRIES - int(pending.tries)
         if left <= 0:
             raise _too_many_tries(pending)

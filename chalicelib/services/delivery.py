@@ -159,8 +159,9 @@ class OptOutLink:
     address: str
 
 
-def _signature(payload: bytes) -> bytes:
-    key = hashlib.sha256(b"unsubscribe:" + get_settings().secret_key.encode()).digest()
+def _signature(payload: bytes, secret: str | None = None) -> bytes:
+    secret = secret if secret is not None else get_settings().secret_key
+    key = hashlib.sha256(b"unsubscribe:" + secret.encode()).digest()
     return hmac.new(key, payload, hashlib.sha256).digest()  # 256 bits
 
 
@@ -190,7 +191,10 @@ def read_opt_out_token(token: str) -> OptOutLink | None:
     try:
         payload_text, signature_text = token.split(".", 1)
         payload = _unb64(payload_text)
-        if not hmac.compare_digest(_unb64(signature_text), _signature(payload)):
+        if not any(
+            hmac.compare_digest(_unb64(signature_text), _signature(payload, key))
+            for key in get_settings().signing_keys
+        ):
             return None
         company_id, order_id, address, expires = json.loads(payload)
     except (ValueError, TypeError):

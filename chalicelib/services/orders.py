@@ -486,15 +486,25 @@ def read_cursor(scope: str, cursor: str | None, prefix: str) -> str | None:
     except (ValueError, TypeError):
         return None
     mac, raw = data[:12], data[12:]
-    expected = hmac.new(_cursor_key(), scope.encode() + b"|" + raw, hashlib.sha256).digest()[:12]
-    if not hmac.compare_digest(mac, expected):
+    signed = scope.encode() + b"|" + raw
+    if not any(
+        hmac.compare_digest(mac, hmac.new(key, signed, hashlib.sha256).digest()[:12])
+        for key in _cursor_keys()
+    ):
         return None
     sk = raw.decode(errors="replace")
     return sk if sk.startswith(prefix) and _CURSOR_SK.match(sk) else None
 
 
 def _cursor_key() -> bytes:
-    return hashlib.sha256(b"order-cursor|" + get_settings().secret_key.encode()).digest()
+    return _cursor_keys()[0]
+
+
+def _cursor_keys() -> tuple[bytes, ...]:
+    return tuple(
+        hashlib.sha256(b"order-cursor|" + key.encode()).digest()
+        for key in get_settings().signing_keys
+    )
 
 
 def read_partition(

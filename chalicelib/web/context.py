@@ -19,6 +19,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pynamodb.exceptions import PynamoDBException
 
+from chalicelib import logs
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
 from chalicelib.domain.tokens import new_token
@@ -197,6 +198,7 @@ def _load_principal(ctx: Ctx) -> None:
         ctx.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
         return
     ctx.principal, ctx.session_token = principal, token
+    logs.bind_company(company_id)
     if idle > SESSION_REFRESH_SECONDS:
         ctx.out_cookies.append(
             http.cookie_header(SESSION_COOKIE, _session_cookie(token, user_id, company_id))

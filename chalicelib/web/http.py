@@ -93,13 +93,20 @@ def under_site_prefix(request: Any, get_response: Callable[[Any], Response]) -> 
 
 
 def sign(payload: str, purpose: str) -> str:
-    key = get_settings().secret_key.encode()
-    mac = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return _sign_with(get_settings().secret_key, payload, purpose)
+
+
+def _sign_with(key: str, payload: str, purpose: str) -> str:
+    mac = hmac.new(key.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
 
 
 def verify(payload: str, signature: str, purpose: str) -> bool:
-    return hmac.compare_digest(sign(payload, purpose), signature)
+    """Signed with any key of the ring (current or previous: a rotation signs nobody out)."""
+    return any(
+        hmac.compare_digest(_sign_with(key, payload, purpose), signature)
+        for key in get_settings().signing_keys
+    )
 
 
 def pack(data: Any, purpose: str) -> str:

@@ -6,6 +6,7 @@ The template is chalice's own `package --merge-template` output for the stage
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def _environment(template: dict, function: dict) -> dict[str, object]:
 
 
 def _plausible(value: object) -> str:
-    """A deployed value for a template expression (Ref, Fn::Sub): the secret is 64 characters."""
+    """A deployed value for a template expression (Ref, Fn::Sub, Fn::If)."""
     return value if isinstance(value, str) else "resolved-at-deploy-" + "x" * 64
 
 
@@ -85,10 +86,17 @@ def test_every_production_function_gets_what_a_deployed_function_requires(prod_t
         assert settings.secure_cookies is True
 
 
-def test_the_signing_secret_comes_from_a_generated_secret_long_enough(prod_template):
+def test_no_function_environment_holds_a_secret(prod_template):
+    """Only the secret's ARN: neither a literal key nor a dynamic reference resolved at deploy."""
     for name, function in _functions(prod_template).items():
-        secret = _environment(prod_template, function)["SECRET_KEY"]
-        assert isinstance(secret, dict), f"{name}: SECRET_KEY must not be a literal"
-        assert "{{resolve:secretsmanager:${AppSecret}:SecretString}}" in str(secret)
-    generated = prod_template["Resources"]["AppSecret"]["Properties"]["GenerateSecretString"]
+        env = _environment(prod_template, function)
+        assert env["SIGNING_SECRET_ARN"] == {"Ref": "AppSecret"}, name
+        for key, value in env.items():
+            text = json.dumps(value)
+            assert "{{resolve:" not in text, f"{name}: {key} resolves a secret at deploy"
+            assert not any(word in key for word in ("SECRET_KEY", "PASSWORD", "TOKEN")), key
+    secret = prod_template["Resources"]["AppSecret"]
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "current"
     assert generated["PasswordLength"] >= MIN_SECRET_LENGTH

@@ -22,7 +22,7 @@ DEPLOYED = {
     "AWS_LAMBDA_FUNCTION_NAME": "checkos-prod",
     "AWS_DEFAULT_REGION": "us-east-1",
     "STAGE": "prod",
-    "SECRET_KEY": "k" * 64,
+    "SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:checkos-keys",
     "TABLE_NAME": "checkos-prod-Table",
     "BUCKET_NAME": "checkos-prod-files",
     "MAIL_SENDER": "no-reply@checkos.example",
@@ -58,10 +58,10 @@ def test_a_deployed_function_without_stage_refuses_to_start():
 
 
 def test_a_deployed_function_without_its_signing_secret_refuses_to_start():
-    result = _start_function(_without("SECRET_KEY"))
+    result = _start_function(_without("SIGNING_SECRET_ARN"))
     assert result.returncode != 0
     assert "ConfigurationError" in result.stderr
-    assert "SECRET_KEY not set" in result.stderr
+    assert "SIGNING_SECRET_ARN not set" in result.stderr
 
 
 @pytest.mark.parametrize("name", DEPLOYED_REQUIRES)
@@ -78,9 +78,10 @@ def test_a_deployed_function_cannot_claim_a_local_stage(stage):
         settings_from({**DEPLOYED, "STAGE": stage})
 
 
-def test_a_short_signing_secret_refuses_to_start():
-    with pytest.raises(ConfigurationError, match="shorter than"):
-        settings_from({**DEPLOYED, "SECRET_KEY": "short"})
+def test_a_deployed_function_with_a_key_in_its_environment_refuses_to_start():
+    # Anyone allowed lambda:GetFunctionConfiguration reads the environment.
+    with pytest.raises(ConfigurationError, match="SECRET_KEY is set"):
+        settings_from({**DEPLOYED, "SECRET_KEY": "k" * 64})
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod", "staging", "Local", ""])
