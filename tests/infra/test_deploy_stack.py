@@ -1,13 +1,13 @@
 """The deployable stack, read as an operator's review would: the production stage's
-packaged template (infra/package.py --template-only), its SAM expansion, checkov with
-the committed skip list, cfn-lint. Figure line:
-``deploy: checkov_failed=…, skips=…, resources=…, alarms=…, roles=…, star_resources=…``.
+package built for real and offline (bundle and template), the bundle read by
+infra/bundle_check.py, the template's SAM expansion, checkov with the committed skip
+list, cfn-lint. Figure line: ``deploy: bundle_mb=…, foreign_wheels=…, glibc_max=…,
+checkov_failed=…, skips=…, resources=…, alarms=…, roles=…, star_resources=…``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,34 +15,33 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import stack_checks
+from infra import bundle_check, stack_checks, wheelhouse
+from infra.package import build
 from tests.figures import report
 
 ROOT = Path(__file__).resolve().parents[2]
+OFFLINE = ROOT / "tests" / "offline"  # loopback-only sitecustomize for chalice and pip
 WEB, BACKGROUND = "APIHandler", ("ExportOrders", "DataRights", "MailEvents")
 JOBS = ("NightlyInactivity", "DailyAging", "ErasureSweep")
 ASYNC = (*BACKGROUND, *JOBS)
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("stack") / "prod"
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.package", str(out), "--stage", "prod", "--template-only"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "x",
-        },
-        timeout=180,
+def built(tmp_path_factory) -> Path:
+    """The production stage packaged for real (bundle and template), offline from the wheelhouse."""
+    if not wheelhouse.ready():
+        pytest.fail("build/wheelhouse is missing or older than requirements.txt: make fills it")
+    return build(
+        tmp_path_factory.mktemp("stack") / "prod",
+        "prod",
+        wheelhouse=wheelhouse.WHEELHOUSE,
+        offline_python_path=OFFLINE,
     )
-    assert result.returncode == 0, result.stderr
-    return out / "sam.yaml"
+
+
+@pytest.fixture(scope="module")
+def packaged(built: Path) -> Path:
+    return built / "sam.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,8 @@ def _resources(expanded: dict, cfn_type: str) -> dict[str, dict]:
     return {k: v for k, v in expanded["Resources"].items() if v["Type"] == cfn_type}
 
 
-def test_checkov_finds_nothing_beyond_the_committed_skips(packaged, expanded):
+def test_checkov_finds_nothing_beyond_the_committed_skips(built, packaged, expanded):
+    bundle = bundle_check.inspect(built / "deployment.zip")
     skips = stack_checks.load_skips()
     failed = stack_checks.run_checkov(packaged)
     unskipped, skipped, stale = stack_checks.apply_skips(failed, skips)
@@ -67,7 +67,10 @@ def test_checkov_finds_nothing_beyond_the_committed_skips(packaged, expanded):
     stars = stack_checks.star_resources(expanded)
     report(
         "deploy",
-        require=("resources", "alarms", "roles"),
+        require=("bundle_mb", "resources", "alarms", "roles"),
+        bundle_mb=bundle["bundle_mb"],
+        foreign_wheels=bundle["foreign_wheels"],
+        glibc_max=bundle["glibc_max"],
         checkov_failed=len(unskipped),
         skips=len(skips),
         skipped_findings=len(skipped),
@@ -76,6 +79,7 @@ def test_checkov_finds_nothing_beyond_the_committed_skips(packaged, expanded):
         roles=len(roles),
         star_resources=len(stars),
     )
+    assert bundle_check.problems(bundle) == []
     assert unskipped == [], unskipped
     assert stale == [], f"skips that no longer match a finding: {stale}"
     assert all(len(skip.get("reason", "")) > 40 for skip in skips), "every skip says why"
