@@ -102,6 +102,7 @@ screenshots: $(STAMP) chromium
 STAGE ?= prod
 package: $(STAMP) screenshots
 	$(BIN)/python -m infra.package build/package --stage $(STAGE)
+	$(BIN)/python -m infra.bundle_check build/package/deployment.zip
 
 ## Package STAGE, upload it and deploy its stack (infra/deploy/$(STAGE).json; README "Deploy").
 ## DRY_RUN=1 prints the AWS CLI commands without running them.
