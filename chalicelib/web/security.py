@@ -20,7 +20,11 @@ DEFAULT_ANCESTORS = "'none'"
 
 @bp.middleware("http")
 def security_headers(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    response = get_response(event)
+    return secured(event, get_response(event))
+
+
+def secured(event: Request, response: Response) -> Response:
+    """The response with the security headers a route did not set itself."""
     if response.status_code >= 500 and isinstance(response.body, dict):
         # Chalice's own fallback is JSON; never show a stack trace or JSON to a person.
         from chalicelib.web.context import build_context, error_page

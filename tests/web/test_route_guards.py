@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -150,3 +151,42 @@ def test_a_page_made_to_be_framed_keeps_its_own_policy_and_no_frame_denial(clien
     assert "frame-ancestors *" in answer.headers["Content-Security-Policy"]
     assert "X-Frame-Options" not in answer.headers
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_page_that_may_be_framed_gets_no_legacy_frame_refusal(client):
+    staff = sign_up(client)
+    staff.get("/settings/follow-snippet")
+    slug = re.search(r"/follow/([\w-]+)", staff.text())
+    assert slug, "the snippet page shows the follow form's address"
+    answer = WebSession(client).get(f"/follow/{slug.group(1)}")
+    assert answer.status_code == 200
+    assert "frame-ancestors *" in answer.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in answer.headers
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_error_chalice_answers_itself_becomes_the_translated_html_error_page(
+    client, monkeypatch
+):
+    """An exception outside the route's own handling: Chalice's JSON 500 is never shown."""
+    from chalicelib.web import context
+
+    real = context.build_context
+    calls = []
+
+    def first_call_fails(request, *args, **kwargs):
+        calls.append(request.path)
+        if len(calls) == 1:
+            raise RuntimeError("secret detail")
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(context, "build_context", first_call_fails)
+    answer = client.http.get("/login", headers={"Accept-Language": "es"})
+    body = answer.body.decode()
+    assert answer.status_code == 500
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "InternalServerError" not in body and "secret detail" not in body
+    assert translate("es", "error.500.title") in body
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert len(calls) == 2  # the route's context failed; the error page built its own
