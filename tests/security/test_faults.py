@@ -167,7 +167,12 @@ def _unchanged(attempt: Attempt, before: dict, label: str) -> None:
 def _catalogue(language: str) -> dict[str, str]:
     from chalicelib.i18n import catalog
 
-    return {key: texts[language] for key, texts in catalog().items() if language in texts}
+    # A plural message is matched by its general ("other") form.
+    return {
+        key: texts[language]["other"] if isinstance(texts[language], dict) else texts[language]
+        for key, texts in catalog().items()
+        if language in texts
+    }
 
 
 def _fragment(text: str) -> str:
