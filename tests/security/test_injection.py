@@ -569,7 +569,7 @@ def _partners(world: World, client, a: WebSession, order_id: str) -> WebSession:
     world.stored(
         b,
         f"/orders/{shared}/quote",
-        {"quote_value": "350,00", "quote_text": fit(p, 1000), "version": _version(b.text())},
+        {"quote_value": "350.00", "quote_text": fit(p, 1000), "version": _version(b.text())},
     )
     b.get(f"/orders/{shared}")
     world.stored(b, f"/orders/{shared}/messages", {"text": fit(p, 4000)})
