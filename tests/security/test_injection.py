@@ -63,7 +63,8 @@ ORDER_TEXT = {  # orders.TEXT_FIELDS: name -> (max length, multi-line)
 # Every form with typed fields, by its action (ids as placeholders): the typed fields the
 # suite fills with a payload. A form or field missing here fails test_every_typed_field_is_covered.
 COVERED: dict[str, set[str]] = {
-    "/signup": {"company_name", "business_type", "area", "contact_name", "phone", "email"},
+    "/signup": {"company_name", "business_type", "area", "contact_name", "phone", "email"}
+    | {"time_zone"},
     "/verify-email": {"code"},
     "/login": {"email"},
     "/password/forgot": {"email"},
@@ -80,6 +81,7 @@ COVERED: dict[str, set[str]] = {
         "state",
         "country",
         "slug",
+        "time_zone",
     },
     "/settings/users/invite": {"name", "email"},
     "/invite/{token}": {"name"},
