@@ -1,4 +1,9 @@
-"""Jinja2 environment for pages and e-mails, with the catalogue as ``_``."""
+"""Jinja2 environment for pages and e-mails, with the catalogue as ``_``.
+
+Dates, times and amounts are shown through the ``date``, ``time``, ``datetime``,
+``number`` and ``amount`` filters (chalicelib/i18n/formatting.py), which read the
+reader's ``locale`` and the company's ``zone`` from the render context.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from chalicelib import urls
-from chalicelib.i18n import LOCALE_NAMES, LOCALES, translate
+from chalicelib.i18n import LOCALE_NAMES, LOCALES, formatting, translate
 
 _ROOT = Path(__file__).resolve().parents[1]
 # In the source tree templates/ sits beside chalicelib/; the Lambda bundle
@@ -39,7 +45,56 @@ def environment() -> Environment:
     env.filters["linkify"] = linkify
     env.filters["datetime_attr"] = datetime_attr
     env.filters["address_breaks"] = address_breaks
+    env.filters["date"] = _date
+    env.filters["time"] = _time
+    env.filters["datetime"] = _datetime
+    env.filters["number"] = _number
+    env.filters["amount"] = _amount
+    env.globals["shown_field"] = shown_field
+    env.globals["default_zone"] = lambda locale: formatting.clean_zone(None, locale)
     return env
+
+
+@pass_context
+def shown_field(context: Context, spec: Any, value: str | None) -> str:
+    """A company-defined field's stored value as the reader writes it (numbers, dates)."""
+    if not value:
+        return ""
+    kind = getattr(spec, "kind", "text")
+    if kind == "number":
+        return formatting.format_amount(value, _where(context)[0])
+    if kind == "date":
+        return formatting.format_date(value, *_where(context))
+    return value
+
+
+def _where(context: Context) -> tuple[str, str | None]:
+    return context.get("locale") or "en", context.get("zone")
+
+
+@pass_context
+def _date(context: Context, value: Any) -> str:
+    return formatting.format_date(value, *_where(context))
+
+
+@pass_context
+def _time(context: Context, value: Any) -> str:
+    return formatting.format_time(value, *_where(context))
+
+
+@pass_context
+def _datetime(context: Context, value: Any) -> str:
+    return formatting.format_datetime(value, *_where(context))
+
+
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return formatting.format_number(value, _where(context)[0])
+
+
+@pass_context
+def _amount(context: Context, value: Any) -> str:
+    return formatting.format_amount(value, _where(context)[0])
 
 
 def address_breaks(address: str | None) -> Markup:
@@ -77,8 +132,11 @@ def linkify(text: str) -> Markup:
     return Markup("".join(out))  # noqa: S704 - every piece above is escaped
 
 
-def render(template: str, locale: str, **context: Any) -> str:
-    def _(key: str, **params: object) -> str:
-        return translate(locale, key, **params)
+def render(template: str, locale: str, zone: str | None = None, **context: Any) -> str:
+    """Render in ``locale``; times shown in ``zone`` (the company's IANA zone; UTC if None)."""
 
-    return environment().get_template(template).render(_=_, locale=locale, **context)
+    def _(key: str, count: object = None, **params: object) -> str:
+        return translate(locale, key, count=count, **params)
+
+    shown_in = zone or formatting.DEFAULT_ZONE
+    return environment().get_template(template).render(_=_, locale=locale, zone=shown_in, **context)

@@ -22,6 +22,10 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("app.py", "chalicelib", "requirements.txt", ".chalice")
+# Babel carries CLDR data for ~1,100 locales (~35 MB unpacked); the app speaks en, es
+# and pt-BR, whose data is these files (each locale merges its parents up to root).
+BABEL_DATA = "babel/locale-data/"
+BABEL_KEPT = frozenset({"root.dat", "en.dat", "es.dat", "pt.dat", "pt_BR.dat"})
 
 
 # Chalice's integrations call the web function itself ($LATEST); through the `live`
@@ -100,7 +104,22 @@ def build(
             check=True,
         )
     route_api_through_alias(out_dir / "sam.yaml")
+    trim_locale_data(out_dir / "deployment.zip")
     return out_dir
+
+
+def trim_locale_data(bundle: Path) -> None:
+    """Rewrite the Lambda zip without the CLDR data of locales the app never shows."""
+    if not bundle.exists():
+        return
+    trimmed = bundle.with_suffix(".trimmed.zip")
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(trimmed, "w") as target:
+        for info in source.infolist():
+            name = info.filename
+            if name.startswith(BABEL_DATA) and name[len(BABEL_DATA) :] not in BABEL_KEPT:
+                continue
+            target.writestr(info, source.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    trimmed.replace(bundle)
 
 
 def build_template(out_dir: Path, stage: str = "dev") -> Path:

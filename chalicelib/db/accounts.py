@@ -54,6 +54,9 @@ class Company(Item, discriminator="Company"):
     state = UnicodeAttribute(default="")
     country = UnicodeAttribute(default="")
     locale = UnicodeAttribute(default="en")
+    # IANA zone every time shown to its people and customers is written in
+    # (stored times stay UTC). Companies created before it existed read UTC.
+    time_zone = UnicodeAttribute(default="UTC")
     status = UnicodeAttribute(default="active")  # active | inactive | DELETING
     logo_key = UnicodeAttribute(null=True)
     # How many User items of this company have role admin. Every role change

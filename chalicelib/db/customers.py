@@ -30,6 +30,8 @@ class CustomerAccess(Item, discriminator="CustomerAccess"):
     company_email = UnicodeAttribute(default="")  # only a validated address
     company_slug = UnicodeAttribute(default="")
     company_logo_key = UnicodeAttribute(null=True)
+    # The company's IANA zone: the customer reads every time in it.
+    company_time_zone = UnicodeAttribute(default="UTC")
 
     @classmethod
     def key(cls, token_hash: str) -> tuple[str, str]:

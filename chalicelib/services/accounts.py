@@ -28,6 +28,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.passwords import DUMMY_HASH, hash_password, verify_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import Checker, slugify
+from chalicelib.i18n import formatting
 from chalicelib.services import activity, directory, limiter, mailer, sessions
 from chalicelib.services.sessions import now
 
@@ -85,8 +86,22 @@ class NewAccount:
     user: User
 
 
-def check_signup(form: Mapping[str, str]) -> dict[str, str]:
+def check_time_zone(check: Checker, fallback: str) -> str:
+    """An IANA zone name from the form; a form without the field keeps ``fallback``."""
+    raw = (check.data.get("time_zone") or "").strip()
+    if not raw:
+        check.clean["time_zone"] = fallback
+    elif formatting.is_zone(raw):
+        check.clean["time_zone"] = raw
+    else:
+        check.fail("time_zone", "profile.bad_time_zone")
+    return check.clean.get("time_zone", fallback)
+
+
+def check_signup(form: Mapping[str, str], locale: str = "en") -> dict[str, str]:
     check = Checker(form)
+    # The browser's zone (sign-up page script), else the language's market zone.
+    check_time_zone(check, formatting.clean_zone(None, locale))
     check.text("company_name", required=True, max_len=120)
     check.text("business_type", required=True, max_len=80)
     check.text("area", required=True, max_len=120)
@@ -99,7 +114,7 @@ def check_signup(form: Mapping[str, str]) -> dict[str, str]:
 
 def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewAccount:
     """Create company, first admin, login and unique slug in one transaction."""
-    data = check_signup(form)
+    data = check_signup(form, locale)
     limiter.count("signup", ip=ip)
     email = data["email"]
     created = now()
@@ -119,6 +134,7 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
             phone=data["phone"],
             email=email,
             locale=locale,
+            time_zone=data["time_zone"],
             created_at=created,
             # Active from day one: the inactivity job's index starts here.
             **activity.index_fields(company_id, created.date()),

@@ -16,7 +16,7 @@ from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, Va
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
 from chalicelib.i18n import LOCALES
 from chalicelib.services import activity, directory
-from chalicelib.services.accounts import send_email_code
+from chalicelib.services.accounts import check_time_zone, send_email_code
 from chalicelib.services.logos import logo_url
 
 # Profile fields a company should fill, in the order the home page lists them.
@@ -45,6 +45,7 @@ TEXT_FIELDS: tuple[str, ...] = (
     "state",
     "country",
     "locale",
+    "time_zone",
     "status",
 )
 DESCRIPTION_MAX = 1000
@@ -119,8 +120,9 @@ def _web_url(check: Checker, name: str) -> str:
     return value
 
 
-def check_profile(form: Mapping[str, str]) -> dict[str, str]:
+def check_profile(form: Mapping[str, str], current_zone: str = "UTC") -> dict[str, str]:
     check = Checker(form)
+    check_time_zone(check, current_zone)
     check.text("name", required=True, max_len=120)
     check.text("business_type", required=True, max_len=80)
     check.text("area", required=True, max_len=120)
@@ -167,7 +169,7 @@ def update_profile(
     one only if free). A new e-mail becomes ``pending_email`` and gets a code;
     the old address stays in use until the code is validated.
     """
-    data = check_profile(form)
+    data = check_profile(form, company.time_zone)
     seen = _seen_version(form)
     if seen is None or seen != (company.version or 0):
         raise ProfileChanged()

@@ -252,6 +252,7 @@ def _contact(company: Company) -> dict[str, object]:
         "company_email": company.email if company.email_validated else "",
         "company_slug": company.slug,
         "company_logo_key": company.logo_key,
+        "company_time_zone": company.time_zone,
     }
 
 
@@ -437,6 +438,8 @@ class CustomerView:
     messages_paged: bool = False
     # The customer stopped this company's order e-mails (the latest opt-out line in history).
     mail_stopped: bool = False
+    # The company's IANA zone: every time on the page is shown in it.
+    zone: str = "UTC"
 
     @property
     def can_rate(self) -> bool:
@@ -537,6 +540,7 @@ def _customer_view(
         chat=[ChatLine(m.at, m.author_name, m.author_kind, m.text) for m in messages],
         rating=rating,
         mail_stopped=bool(choices) and choices[-1] == "unsubscribed",
+        zone=access.company_time_zone,
         rating_until=(rating.first_rated_at + timedelta(days=RATING_CHANGE_DAYS))
         if rating
         else None,

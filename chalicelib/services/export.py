@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -42,7 +42,7 @@ from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.tokens import new_id
-from chalicelib.i18n import translate
+from chalicelib.i18n import formatting, translate
 from chalicelib.services import notifications, orders
 from chalicelib.services.orders import OrderFilters
 from chalicelib.services.sessions import now
@@ -83,9 +83,9 @@ def _attr(name: str) -> Callable[[Order], object]:
     return lambda order: getattr(order, name) or None
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    # Excel has no time zones: write UTC wall time and say so in the column title.
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment else None
+def _naive_local(moment: datetime | None, zone: str) -> datetime | None:
+    # Excel has no time zones: write the company's wall time and name the zone in the title.
+    return formatting.local(moment, zone).replace(tzinfo=None) if moment else None
 
 
 def _day(text: str | None) -> date | None:
@@ -113,8 +113,10 @@ def _decimal(text: str | None) -> Decimal | None:
 def columns_for(company: Company, locale: str, today: date) -> list[Column]:
     """Every standard field, then the company's custom fields (their labels as titles)."""
 
-    def _(key: str) -> str:
-        return translate(locale, key)
+    def _(key: str, **params: object) -> str:
+        return translate(locale, key, **params)
+
+    zone = company.time_zone or formatting.DEFAULT_ZONE
 
     def label(prefix: str, value: str | None) -> str | None:
         return translate(locale, f"{prefix}.{value}") if value else None
@@ -128,7 +130,12 @@ def columns_for(company: Company, locale: str, today: date) -> list[Column]:
     columns = [
         Column(_("orders.f.number"), 10, "int", lambda o: int(o.number)),
         Column(_("order.status"), 14, "text", lambda o: label("status", o.status)),
-        Column(_("export.col.created"), 18, "datetime", lambda o: _naive_utc(o.created_at)),
+        Column(
+            _("export.col.created_in", zone=zone),
+            18,
+            "datetime",
+            lambda o: _naive_local(o.created_at, zone),
+        ),
         Column(_("order.customer_name"), 28, "text", _attr("customer_name")),
         Column(_("order.customer_phone"), 18, "text", _attr("customer_phone")),
         Column(_("order.customer_email"), 28, "text", _attr("customer_email")),
@@ -150,7 +157,12 @@ def columns_for(company: Company, locale: str, today: date) -> list[Column]:
         Column(_("order.cancel_reason"), 30, "text", _attr("cancel_reason")),
         Column(_("order.internal_notes"), 40, "text", _attr("internal_notes")),
         Column(_("export.col.created_by"), 20, "text", _attr("created_by_name")),
-        Column(_("export.col.updated"), 18, "datetime", lambda o: _naive_utc(o.updated_at)),
+        Column(
+            _("export.col.updated_in", zone=zone),
+            18,
+            "datetime",
+            lambda o: _naive_local(o.updated_at, zone),
+        ),
         Column(_("export.col.updated_by"), 20, "text", _attr("updated_by_name")),
     ]
     for spec in company.custom_fields or []:
@@ -188,7 +200,10 @@ class SheetWriter:
     FONT = "Calibri"  # named: without a name LibreOffice falls back to a serif
     LINE_POINTS = 15  # one line of 11 pt text
 
-    def __init__(self, columns: list[Column], title: str) -> None:
+    # Day-first where the locale writes dates day-first (Excel codes are not localised).
+    DAY_FIRST = {"datetime": "dd/mm/yyyy hh:mm", "date": "dd/mm/yyyy"}
+
+    def __init__(self, columns: list[Column], title: str, locale: str = "en") -> None:
         # Imported here only: a cold start of the web Lambda never pays for openpyxl.
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
@@ -196,6 +211,7 @@ class SheetWriter:
         from openpyxl.utils import get_column_letter
 
         self._cell = WriteOnlyCell
+        self.formats = {**self.FORMATS, **(self.DAY_FIRST if locale != "en" else {})}
         columns = [_fitted(column) for column in columns]
         self.columns = columns
         self.rows = 0
@@ -249,9 +265,9 @@ class SheetWriter:
         guard = self._guarded_text()
         if kind == "text":
             return lambda value: None if value is None or value == "" else guard(str(value))
-        if kind in self.FORMATS:
+        if kind in self.formats:
             formatted = self._cell(self.sheet)
-            formatted.number_format = self.FORMATS[kind]
+            formatted.number_format = self.formats[kind]
 
             def styled(value: object) -> object:
                 if value is None or value == "":
@@ -474,7 +490,7 @@ def _write(
     today = now().date()
     columns = columns_for(company, job.locale, today)
     with tempfile.TemporaryFile() as out:
-        writer = SheetWriter(columns, translate(job.locale, "export.sheet"))
+        writer = SheetWriter(columns, translate(job.locale, "export.sheet"), job.locale)
         for order in full_orders(company.company_id, entries):
             writer.append(order)
             if progress and writer.rows % PROGRESS_EVERY == 0:

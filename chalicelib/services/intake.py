@@ -343,7 +343,7 @@ def count_submission(company_id: str, ip: str, email: str | None = None) -> None
 
 
 def clean_request(
-    company: Company, form: Mapping[str, object]
+    company: Company, form: Mapping[str, object], locale: str = "en"
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The order rules (``orders.check_order_form``) on the fields a visitor may fill."""
     visible = {name: str(form.get(name) or "") for name in FIELDS}
@@ -354,7 +354,7 @@ def clean_request(
     values: Mapping[str, str | None] = {}
     custom: dict[str, str] = {}
     try:
-        values, custom = orders.check_order_form(visible, company, {})
+        values, custom = orders.check_order_form(visible, company, {}, locale)
     except ValidationFailed as problem:
         errors.update(problem.errors)
     if not visible["customer_email"].strip():
@@ -383,7 +383,7 @@ def submit_request(
     if browser:
         screen_browser_form(form, issued_at)  # type: ignore[arg-type]
     count_submission(company.company_id, ip)
-    values, custom = clean_request(company, form)
+    values, custom = clean_request(company, form, locale)
     email = values["customer_email"]
     count_submission(company.company_id, ip, email)
     token, expires = _store_pending(company, values, custom, email, locale)
@@ -475,7 +475,7 @@ def _send_link(
         name=name,
         link=f"{settings.base_url}/intake/confirm/{token}",
         hours=int(PENDING_LIFETIME.total_seconds() // 3600),
-        expires=expires.strftime("%Y-%m-%d %H:%M UTC"),
+        expires=expires,
         subject_params={"company": company.name},
     )
 

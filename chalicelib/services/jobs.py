@@ -39,7 +39,7 @@ from chalicelib.db.orders import OrderEntry
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import ORANGE_DAYS, RED_DAYS
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.i18n import translate
+from chalicelib.i18n import formatting
 from chalicelib.services import activity, directory, mailer, notifications
 from chalicelib.services.activity import today
 from chalicelib.services.orders import due_partition, registered_partition
@@ -347,9 +347,7 @@ def _mail_company(company: Company, template: str, **context: Any) -> bool:
 
 
 def format_day(day: date, locale: str) -> str:
-    return translate(
-        locale, "jobs.date", y=f"{day.year:04d}", m=f"{day.month:02d}", d=f"{day.day:02d}"
-    )
+    return formatting.format_date(day, locale)
 
 
 # -- daily order aging ----------------------------------------------------------

@@ -32,6 +32,9 @@ def subject_for(template: str, locale: str, params: dict[str, Any]) -> str:
 
 def compose(template: str, locale: str, **context: Any) -> tuple[str, str, str]:
     context.setdefault("base_url", get_settings().base_url)
+    # Times in a company's e-mail are in the company's zone (customers included).
+    company = context.get("company")
+    context.setdefault("zone", getattr(company, "time_zone", None))
     subject = subject_for(template, locale, context.get("subject_params", {}))
     text = render(f"emails/{template}.txt", locale, **context)
     html = render(f"emails/{template}.html", locale, **context)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -43,6 +42,7 @@ from chalicelib.domain.aging import attention_key
 from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.tokens import new_id
 from chalicelib.domain.validation import Checker, fold, phone_digits
+from chalicelib.i18n import formatting
 from chalicelib.services.sessions import now
 
 PAGE_SIZE = 20
@@ -155,30 +155,25 @@ def _check_time(check: Checker, name: str) -> str | None:
         return None
 
 
-def _check_decimal(check: Checker, name: str, *, required: bool = False) -> str | None:
-    raw = (check.data.get(name) or "").strip().replace(" ", "")
+def _check_decimal(
+    check: Checker, name: str, *, required: bool = False, locale: str = "en"
+) -> str | None:
+    """An amount typed the way ``locale`` writes numbers; ambiguous text is refused."""
+    raw = (check.data.get(name) or "").strip()
     if not raw:
         if required:
             check.fail(name, "form.required")
         return None
-    # Accept "1.234,56" and "1,234.56": the last separator is the decimal one.
-    if "," in raw and raw.rfind(",") > raw.rfind("."):
-        raw = raw.replace(".", "").replace(",", ".")
-    else:
-        raw = raw.replace(",", "")
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        check.fail(name, "order.bad_number")
+        value = formatting.parse_amount(raw, locale)
+    except formatting.AmountUnclear:
+        check.fail(name, "order.bad_amount", example=formatting.amount_example(locale))
         return None
-    if not value.is_finite() or value < 0 or value > Decimal("1000000000"):
-        check.fail(name, "order.bad_number")
-        return None
-    return str(value.quantize(Decimal("0.01")))
+    return str(value)
 
 
 def check_order_form(
-    form: Mapping[str, str], company: Company, team: Mapping[str, str]
+    form: Mapping[str, str], company: Company, team: Mapping[str, str], locale: str = "en"
 ) -> tuple[dict[str, str | None], dict[str, str]]:
     """Clean standard and custom fields; every problem at once (ValidationFailed)."""
     check = Checker(form)
@@ -197,13 +192,13 @@ def check_order_form(
         technician = ""
     values["technician_id"] = technician or None
     values["technician_name"] = team.get(technician) if technician else None
-    values["estimated_value"] = _check_decimal(check, "estimated_value")
-    custom = check_custom_fields(check, company)
+    values["estimated_value"] = _check_decimal(check, "estimated_value", locale=locale)
+    custom = check_custom_fields(check, company, locale)
     check.done()
     return values, custom
 
 
-def check_custom_fields(check: Checker, company: Company) -> dict[str, str]:
+def check_custom_fields(check: Checker, company: Company, locale: str = "en") -> dict[str, str]:
     custom: dict[str, str] = {}
     for spec in company.custom_fields or []:
         name = f"cf_{spec.field_id}"
@@ -213,7 +208,7 @@ def check_custom_fields(check: Checker, company: Company) -> dict[str, str]:
                 check.fail(name, "form.required")
             continue
         if spec.kind == "number":
-            value = _check_decimal(check, name)
+            value = _check_decimal(check, name, locale=locale)
         elif spec.kind == "date":
             value = _check_date(check, name)
         elif spec.kind == "choice":
@@ -625,9 +620,13 @@ def register_order(
     team_members: Mapping[str, str],
     *,
     source: str = "staff",
+    locale: str = "en",
 ) -> Order:
-    """Validate and create an order with the next number, inside the monthly quota."""
-    values, custom = check_order_form(form, company, team_members)
+    """Validate and create an order with the next number, inside the monthly quota.
+
+    ``locale``: the language the person typed in (amounts are read its way).
+    """
+    values, custom = check_order_form(form, company, team_members, locale)
     return create_order(company, actor, values, custom, source=source)
 
 
@@ -765,6 +764,7 @@ def edit_order(
     actor: Actor,
     form: Mapping[str, str],
     team_members: Mapping[str, str],
+    locale: str = "en",
 ) -> Order:
     """Save the edit form; a stale version is refused with who changed it and when."""
     order = load_order(company.company_id, order_id)
@@ -775,7 +775,7 @@ def edit_order(
         expected = -1
     if order.version != expected:
         raise EditConflict(who=order.updated_by_name, when=order.updated_at)
-    values, custom = check_order_form(form, company, team_members)
+    values, custom = check_order_form(form, company, team_members, locale)
     before = _snapshot(order)
     changed = [name for name in EDITABLE_FIELDS if getattr(order, name) != values.get(name)]
     for name in EDITABLE_FIELDS:

@@ -881,7 +881,9 @@ def _expect_order(order: Order, version: str | int | None) -> None:
         raise EditConflict(who=order.updated_by_name, when=order.updated_at)
 
 
-def send_quote(principal: Principal, order_id: str, form: Mapping[str, str]) -> Order:
+def send_quote(
+    principal: Principal, order_id: str, form: Mapping[str, str], locale: str = "en"
+) -> Order:
     """The executor quotes value + description; the owner approves or rejects it."""
     me = principal.company
     require_active(me)
@@ -891,7 +893,7 @@ def send_quote(principal: Principal, order_id: str, form: Mapping[str, str]) -> 
     if order.quote_state == "approved":
         raise Conflict("partners.quote_already_approved")
     check = Checker(form)
-    value = orders._check_decimal(check, "quote_value", required=True)
+    value = orders._check_decimal(check, "quote_value", required=True, locale=locale)
     text = check.text("quote_text", max_len=QUOTE_TEXT_MAX, multiline=True)
     check.done()
     actor, checks = executor_guard(order, me.company_id, _actor(principal), "quote")

@@ -286,7 +286,9 @@ def write_archive(company: Company, locale: str, out: IO[bytes], progress: Any =
         customers = _Customers(os.path.join(folder, "customers.sqlite"))
         sheet_path = os.path.join(folder, "orders.xlsx")
         sheet = export.SheetWriter(
-            export.columns_for(company, locale, now().date()), translate(locale, "export.sheet")
+            export.columns_for(company, locale, now().date()),
+            translate(locale, "export.sheet"),
+            locale,
         )
         with archive.open("orders.json", "w") as orders_out:
             count = _json_array(orders_out, _orders(company_id, sheet, customers, progress, links))

@@ -21,6 +21,12 @@
     document.querySelectorAll("svg [data-href]").forEach(function (bar) {
       bar.addEventListener("click", function () { window.location.href = bar.getAttribute("data-href"); });
     });
+    // Sign-up: the device's time zone replaces the language's guess, unless the person typed one.
+    document.querySelectorAll("input[data-zone-guess]").forEach(function (input) {
+      var zone = "";
+      try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+      if (zone && input.value === input.getAttribute("data-zone-guess")) { input.value = zone; }
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

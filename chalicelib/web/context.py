@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,7 +24,7 @@ from chalicelib import logs
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import AppError, Forbidden, ValidationFailed
 from chalicelib.domain.tokens import new_token
-from chalicelib.i18n import negotiate, translate
+from chalicelib.i18n import formatting, negotiate, translate
 from chalicelib.lazy import lazy_module
 from chalicelib.services import activity, limiter, sessions
 from chalicelib.services.sessions import Principal
@@ -114,6 +115,15 @@ class Ctx:
     def _(self, key: str, **params: object) -> str:
         return translate(self.locale, key, **params)
 
+    @property
+    def zone(self) -> str | None:
+        """The signed-in company's IANA zone: every time a page shows is in it."""
+        return self.principal.company.time_zone if self.principal else None
+
+    def when(self, moment: datetime) -> str:
+        """A moment for a sentence: the locale's date and time in the company's zone."""
+        return formatting.format_datetime(moment, self.locale, self.zone)
+
     def flash(self, key: str, level: str = "info", **params: object) -> None:
         self.flashes_out.append((level, self._(key, **params)))
 
@@ -121,6 +131,7 @@ class Ctx:
         flashes = http.unpack(self.cookies.get(FLASH_COOKIE), "flash") or []
         if flashes:
             self.out_cookies.append(http.expired_cookie(FLASH_COOKIE))
+        context.setdefault("zone", self.zone)
         body = render(
             template,
             self.locale,

@@ -35,6 +35,7 @@ def _customer_page(ctx: Ctx, token: str, status: int = 200, **extra: object) -> 
         token, ctx.query.get("history_before") or None, ctx.query.get("chat_before") or None
     )
     context = {"page": view, "token": token, "errors": {}, "values": {}, "problem": None}
+    context["zone"] = view.zone
     context.update(extra)
     response = ctx.render(CUSTOMER_PAGE, status=status, **context)
     response.headers.update(PRIVATE_HEADERS)

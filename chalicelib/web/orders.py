@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
@@ -9,10 +10,14 @@ from chalice import Blueprint, Response
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import AppError, ValidationFailed
+from chalicelib.i18n import formatting
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
 from chalicelib.web.context import ADMIN, Ctx, route
+
+if TYPE_CHECKING:
+    from chalicelib.db.accounts import Company
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
@@ -92,7 +97,7 @@ def new_order(ctx: Ctx) -> Response:
         )
     try:
         _writable(ctx)
-        order = orders.register_order(company, _actor(ctx), ctx.form, team)
+        order = orders.register_order(company, _actor(ctx), ctx.form, team, locale=ctx.locale)
     except ValidationFailed as problem:
         return ctx.form_error_page(
             "pages/order_form.html",
@@ -165,7 +170,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
         return ctx.render(
             "pages/order_form.html",
             order=order,
-            values=_form_values(order),
+            values=_form_values(order, company, ctx.locale),
             errors={},
             team=team,
             usage=None,
@@ -174,7 +179,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
         )
     try:
         _writable(ctx)
-        orders.edit_order(company, order_id, _actor(ctx), ctx.form, team)
+        orders.edit_order(company, order_id, _actor(ctx), ctx.form, team, ctx.locale)
     except ValidationFailed as problem:
         return ctx.form_error_page(
             "pages/order_form.html",
@@ -199,16 +204,24 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
             conflict=ctx._(
                 "order.edit_conflict",
                 who=problem.params["who"],
-                when=problem.params["when"].strftime("%Y-%m-%d %H:%M UTC"),
+                when=ctx.when(problem.params["when"]),
             ),
         )
     ctx.flash("order.saved", "success")
     return http.redirect(f"/orders/{order_id}")
 
 
-def _form_values(order: orders.Order) -> dict[str, str]:
+def _form_values(order: orders.Order, company: Company, locale: str) -> dict[str, str]:
+    """The edit form filled in: amounts written the way the reader types them back."""
     values = {name: getattr(order, name) or "" for name in orders.EDITABLE_FIELDS}
-    values.update({f"cf_{k}": v for k, v in order.custom_values.items()})
+    values["estimated_value"] = formatting.format_amount(order.estimated_value, locale)
+    numbers = {spec.field_id for spec in company.custom_fields or [] if spec.kind == "number"}
+    values.update(
+        {
+            f"cf_{k}": formatting.format_amount(v, locale) if k in numbers else v
+            for k, v in order.custom_values.items()
+        }
+    )
     values["version"] = str(order.version)
     return values
 
@@ -236,7 +249,7 @@ def change_status(ctx: Ctx, order_id: str) -> Response:
             "order.edit_conflict",
             "error",
             who=problem.params["who"],
-            when=problem.params["when"].strftime("%Y-%m-%d %H:%M UTC"),
+            when=ctx.when(problem.params["when"]),
         )
     except workflow.InvalidTransition as problem:
         ctx.flash(

@@ -202,7 +202,7 @@ def _order_problem(ctx: Ctx, order_id: str, problem: AppError) -> Response:
             "order.edit_conflict",
             "error",
             who=problem.params["who"],
-            when=problem.params["when"].strftime("%Y-%m-%d %H:%M UTC"),
+            when=ctx.when(problem.params["when"]),
         )
     elif isinstance(problem, ValidationFailed):
         _name, (key, params) = next(iter(problem.errors.items()))
@@ -234,7 +234,7 @@ def order_executor(ctx: Ctx, order_id: str) -> Response:
 def order_quote(ctx: Ctx, order_id: str) -> Response:
     assert ctx.principal is not None
     try:
-        partners.send_quote(ctx.principal, order_id, ctx.form)
+        partners.send_quote(ctx.principal, order_id, ctx.form, ctx.locale)
     except ValidationFailed as problem:
         # The order page again, the message beside the field and the quote as typed.
         errors = {name: ctx._(key, **params) for name, (key, params) in problem.errors.items()}

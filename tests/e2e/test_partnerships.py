@@ -89,7 +89,7 @@ def test_two_companies_share_an_order_from_proposal_to_deletion(page, phone_page
     executor.wait_for_url(f"**{order_path}")
     assert executor.locator("button[data-action='start']").count() == 0
     assert "must approve it before you start" in executor.locator("#quote-wait").inner_text()
-    executor.fill("#f-quote_value", "350,00")
+    executor.fill("#f-quote_value", "350.00")
     executor.fill("#f-quote_text", "Gas recharge and a new valve")
     executor.get_by_role("button", name="Send the quote").click()
     executor.wait_for_url(f"**{order_path}#partner")

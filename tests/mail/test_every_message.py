@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.policy import default
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def _send(kind: str, locale: str, logo: bool, company: Company, order) -> dict:
             "name": CUSTOMER,
             "link": f"{base}/intake/confirm/{'c' * 43}",
             "hours": 24,
-            "expires": "2026-12-07 10:00 UTC",
+            "expires": datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
             "subject_params": {"company": company.name},
         }
     elif kind == "intake_new_order":

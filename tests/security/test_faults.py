@@ -167,7 +167,12 @@ def _unchanged(attempt: Attempt, before: dict, label: str) -> None:
 def _catalogue(language: str) -> dict[str, str]:
     from chalicelib.i18n import catalog
 
-    return {key: texts[language] for key, texts in catalog().items() if language in texts}
+    # A plural message is matched by its general ("other") form.
+    return {
+        key: texts[language]["other"] if isinstance(texts[language], dict) else texts[language]
+        for key, texts in catalog().items()
+        if language in texts
+    }
 
 
 def _fragment(text: str) -> str:
@@ -1080,7 +1085,7 @@ def test_shared_order_actions(pair: Pair) -> None:
 
     def quote() -> Attempt:
         text = f"Gas and a valve {secrets.token_hex(2)}"
-        form = shared_form(pair.b, {"quote_value": "350,00", "quote_text": text})
+        form = shared_form(pair.b, {"quote_value": "350.00", "quote_text": text})
         path = f"/orders/{order_id}/quote"
         return Attempt(
             path,
@@ -1095,7 +1100,7 @@ def test_shared_order_actions(pair: Pair) -> None:
 
     def decide() -> Attempt:
         if _stored_order(order_id).quote_state != "pending":
-            form = shared_form(pair.b, {"quote_value": "300,00", "quote_text": "Again"})
+            form = shared_form(pair.b, {"quote_value": "300.00", "quote_text": "Again"})
             assert pair.b.post(f"/orders/{order_id}/quote", form).status_code == 303
         form = shared_form(pair.a, {"decision": "reject"})
         path = f"/orders/{order_id}/quote/decision"

@@ -33,7 +33,7 @@ from boto3.dynamodb.conditions import Key
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from chalicelib.i18n import DEFAULT_LOCALE, catalog
+from chalicelib.i18n import DEFAULT_LOCALE, catalog, variants
 from chalicelib.services import customers
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
@@ -188,7 +188,8 @@ def _messages(locale: str | None) -> tuple[tuple[str, re.Pattern[str]], ...]:
     for key, entry in catalog().items():
         if key in GENERIC:
             continue
-        texts = entry.values() if locale is None else [entry.get(locale) or entry[DEFAULT_LOCALE]]
+        chosen = entry.values() if locale is None else [entry.get(locale) or entry[DEFAULT_LOCALE]]
+        texts = [text for value in chosen for text in variants(value)]  # plural forms
         for text in texts:
             parts = re.split(r"\{\w+\}", " ".join(text.split()))
             if any(part.strip() for part in parts):

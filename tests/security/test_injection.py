@@ -64,7 +64,8 @@ ORDER_TEXT = {  # orders.TEXT_FIELDS: name -> (max length, multi-line)
 # Every form with typed fields, by its action (ids as placeholders): the typed fields the
 # suite fills with a payload. A form or field missing here fails test_every_typed_field_is_covered.
 COVERED: dict[str, set[str]] = {
-    "/signup": {"company_name", "business_type", "area", "contact_name", "phone", "email"},
+    "/signup": {"company_name", "business_type", "area", "contact_name", "phone", "email"}
+    | {"time_zone"},
     "/verify-email": {"code"},
     "/login": {"email"},
     "/password/forgot": {"email"},
@@ -81,6 +82,7 @@ COVERED: dict[str, set[str]] = {
         "state",
         "country",
         "slug",
+        "time_zone",
     },
     "/settings/users/invite": {"name", "email"},
     "/invite/{token}": {"name"},
@@ -569,7 +571,7 @@ def _partners(world: World, client, a: WebSession, order_id: str) -> WebSession:
     world.stored(
         b,
         f"/orders/{shared}/quote",
-        {"quote_value": "350,00", "quote_text": fit(p, 1000), "version": _version(b.text())},
+        {"quote_value": "350.00", "quote_text": fit(p, 1000), "version": _version(b.text())},
     )
     b.get(f"/orders/{shared}")
     world.stored(b, f"/orders/{shared}/messages", {"text": fit(p, 4000)})

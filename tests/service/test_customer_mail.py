@@ -119,7 +119,7 @@ def test_status_changes_email_the_customer_and_keep_the_same_link(aws):
     first_link = stored_order(order.order_id).access_hash
     order = advance(order, account, "schedule")
     scheduled = last_mail_to(order.customer_email)
-    assert "scheduled" in scheduled.subject and "2030-05-06 14:30" in scheduled.text
+    assert "scheduled" in scheduled.subject and "May 6, 2030 2:30\u202fPM" in scheduled.text
     order = advance(order, account, "start", "complete")
     completed = last_mail_to(order.customer_email)
     assert "completed" in completed.subject and "rate" in completed.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chalicelib.i18n import LOCALES, catalog, negotiate
+from chalicelib.i18n import LOCALES, catalog, negotiate, variants
 
 ROOT = Path(__file__).resolve().parents[2]
 # Literal keys in templates: _('a.b') and in Python: ctx._("a.b"), flash("a.b", ...), Key = "a.b".
@@ -16,21 +16,31 @@ PYTHON_KEY = re.compile(
 
 
 def test_every_message_has_all_three_languages():
+    # A plural message has one text per plural form: every form must be written.
     missing = [
         (key, locale)
         for key, entry in catalog().items()
         for locale in LOCALES
-        if not (entry.get(locale) or "").strip()
+        if not entry.get(locale) or not all(text.strip() for text in variants(entry[locale]))
     ]
     assert missing == []
 
 
 def test_placeholders_agree_across_languages():
+    """The "other" forms agree; a "one" form may write its single item out ("One try left")."""
     mismatched = []
     for key, entry in catalog().items():
-        names = {locale: set(re.findall(r"{(\w+)}", entry[locale])) for locale in LOCALES}
+        other = {
+            locale: entry[locale]["other"] if isinstance(entry[locale], dict) else entry[locale]
+            for locale in LOCALES
+        }
+        names = {locale: set(re.findall(r"{(\w+)}", text)) for locale, text in other.items()}
         if len({frozenset(v) for v in names.values()}) != 1:
             mismatched.append((key, names))
+        for locale in LOCALES:
+            for text in variants(entry[locale]):
+                if not set(re.findall(r"{(\w+)}", text)) <= names[locale]:
+                    mismatched.append((key, locale, text))
     assert mismatched == []
 
 

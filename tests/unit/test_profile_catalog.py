@@ -16,6 +16,8 @@ def test_every_profile_message_has_all_languages_and_the_same_placeholders():
     assert entries
     for key, texts in entries.items():
         assert set(texts) == set(LOCALES), key
-        placeholders = {lang: set(re.findall(r"{(\w+)}", text)) for lang, text in texts.items()}
+        # A plural message is compared by its general ("other") form.
+        general = {lang: t["other"] if isinstance(t, dict) else t for lang, t in texts.items()}
+        placeholders = {lang: set(re.findall(r"{(\w+)}", text)) for lang, text in general.items()}
         assert len({frozenset(p) for p in placeholders.values()}) == 1, (key, placeholders)
         assert texts["es"] != texts["en"] or texts["pt-BR"] != texts["en"], key

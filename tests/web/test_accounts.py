@@ -96,7 +96,7 @@ def test_code_allows_five_tries_then_needs_a_new_code(client):
     tab.get("/verify-email")
     for left in (4, 3, 2, 1):
         tab.post("/verify-email", {"code": wrong})
-        assert f"{left} tries left" in tab.text()
+        assert f"{left} {'try' if left == 1 else 'tries'} left" in tab.text()
     tab.post("/verify-email", {"code": wrong})
     assert tab.text().count("Too many wrong tries") >= 1
     response = tab.post("/verify-email", {"code": code})

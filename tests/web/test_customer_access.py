@@ -93,7 +93,7 @@ def test_the_customer_page_shows_the_order_and_nothing_internal(client, budget):
     assert [c.operation for c in budget.dynamodb] == ["GetItem", "Query", "Query"]
     page = customer.text()
     assert "Order #1" in page and "Lavanderia Estrela" in page
-    assert "Scheduled" in page and "2031-03-04 09:30" in page
+    assert "Scheduled" in page and "Mar 4, 2031 9:30\u202fAM" in page
     assert "+55 11 91234-5678" in page and staff.email in page  # company contact
     assert 'href="/c/' in page
     assert "Secret margin" not in page and "e-mailed the customer" not in page

@@ -102,7 +102,7 @@ def test_export_has_the_filtered_rows_every_field_and_real_types(client):
         customer_name="Ana Bosch Owner",
         service_date="2031-05-20",
         service_time="14:30",
-        estimated_value="1.234,50",
+        estimated_value="1,234.50",  # as English writes it
         **{
             custom["IMEI"]: "356938035643809",
             custom["Deposit"]: "50",

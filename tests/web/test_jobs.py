@@ -17,6 +17,7 @@ import time_machine
 from chalicelib.db.accounts import Company, User
 from chalicelib.db.base import Item
 from chalicelib.db.orders import Notification
+from chalicelib.i18n.formatting import format_date
 from chalicelib.services import jobs, mailer, notifications, orders
 from chalicelib.services.jobs import JobCursor
 from chalicelib.services.orders import Actor
@@ -105,12 +106,12 @@ def test_an_idle_company_is_warned_then_set_inactive(client, base):
 
     summary = nightly(client, days(base, IDLE - NOTICE))
     assert summary["warned"] == 1 and summary["days"] == 1
-    deadline = days(base, IDLE).isoformat()
+    deadline = format_date(days(base, IDLE), "en")  # "Nov 28, 2053": as English writes it
     assert subjects_to(admin.email, "will be set inactive") == [
         f"Idle Repairs will be set inactive on {deadline}"
     ]
     warning = next(m for m in mails_to(admin.email) if "inactive on" in m.subject)
-    assert f"since {base.isoformat()}" in warning.text
+    assert f"since {format_date(base, 'en')}" in warning.text
     assert f"sign in before {deadline}" in warning.text
     assert "http://testserver/login" in warning.text
     assert company(company_id).inactivity_warned_for == base.isoformat()
@@ -255,7 +256,7 @@ def test_missed_nights_are_caught_up_with_a_full_notice_period(client, base):
     assert summary["days"] == 6 and summary["warned"] == 1 and summary["notice_restarted"] == 1
     deadline = days(late, NOTICE)
     assert subjects_to(admin.email, "will be set inactive") == [
-        f"{company(company_id).name} will be set inactive on {deadline.isoformat()}"
+        f"{company(company_id).name} will be set inactive on {format_date(deadline, 'en')}"
     ]
     assert "inactivated" not in nightly(client, days(base, IDLE))  # the old date no longer counts
     assert company(company_id).status == "active"

@@ -96,7 +96,7 @@ def _status(tab: WebSession, order_id: str, action: str):
     return tab.post(f"/orders/{order_id}/status", form)
 
 
-def _quote(tab: WebSession, order_id: str, value: str = "350,00"):
+def _quote(tab: WebSession, order_id: str, value: str = "350.00"):
     tab.get(f"/orders/{order_id}")
     return tab.post(
         f"/orders/{order_id}/quote",
