@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.i18n import variants
+
 ROOT = Path(__file__).resolve().parents[1]
 GLOSSARY_JSON = ROOT / "docs/glossary.json"
 GLOSSARY_MD = ROOT / "docs/glossary.md"
@@ -65,7 +67,7 @@ def violations_in_catalogue(
     checked = 0
     for key, entry in catalogue.items():
         for lang in LANGS:
-            text = entry.get(lang) or ""
+            text = " | ".join(variants(entry.get(lang) or ""))  # every plural form
             checked += 1
             folded = fold(text)
             for term, rule_lang, word, pattern in rules:
