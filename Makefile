@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse/.complete
 PORT ?= 8000
 DEMO ?= 0
+# DDB_REALISM=1: transaction conflicts, lagging indexes and throttles (infra/ddb_realism.py)
+DDB_REALISM ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint pytest infra-check chromium checkers spamassassin package clean security load check-data screenshots mutation
@@ -23,7 +25,7 @@ $(WHEELHOUSE): requirements.txt | $(STAMP)
 
 ## Local stack: moto server + tables/bucket/identity from infra/ + the app on :$(PORT).
 run: $(STAMP)
-	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
+	DDB_REALISM=$(DDB_REALISM) $(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
 
 ## Everything CI checks.
 test: $(STAMP) chromium checkers spamassassin lint pytest
