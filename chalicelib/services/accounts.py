@@ -11,11 +11,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
-from chalicelib.db.base import Item, conflicted, failed_keys, transaction
+from chalicelib.db.base import (
+    CONFLICT_ATTEMPTS,
+    Item,
+    conflict_pause,
+    failed_keys,
+    only_conflicted,
+    retry_single_write,
+    transaction,
+    write_transaction,
+)
 from chalicelib.domain import limits
 from chalicelib.domain.errors import (
     AppError,
@@ -106,8 +116,8 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
     company_id, user_id = new_id(), new_id()
     password_hash = hash_password(data["password"])
     base_slug = slugify(data["company_name"])
-    for attempt in range(8):
-        slug = base_slug if attempt == 0 else f"{base_slug[:52]}-{secrets.token_hex(2)}"
+    slug = base_slug
+    for attempt in range(CONFLICT_ATTEMPTS + 4):  # taken slugs and conflicts share the tries
         company = Company(
             *Company.key(company_id),
             company_id=company_id,
@@ -160,8 +170,14 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
             failed = failed_keys(error, tx)
             if Login.key(email) in failed:
                 raise ValidationFailed({"email": ("signup.email_taken", {})}) from error
-            if Slug.key(slug) in failed or conflicted(error):
+            if Slug.key(slug) in failed:
+                slug = f"{base_slug[:52]}-{secrets.token_hex(2)}"
                 continue  # the slug was taken a moment ago: try another
+            if only_conflicted(error):
+                # Another sign-up held the same slug or address as we wrote: wait a
+                # moment, then the conditions decide (taken address, taken slug).
+                conflict_pause(attempt)
+                continue
             raise
         company.version = 1
         return NewAccount(company=company, user=user)
@@ -237,25 +253,35 @@ def verify_email_code(company: Company, code: str) -> Company:
     """Check the code; on success the address becomes the company's validated e-mail.
 
     The try is reserved (a conditional UpdateItem) before the code is
-    compared, so parallel guesses never get more than CODE_MAX_TRIES.
+    compared, so parallel guesses never get more than CODE_MAX_TRIES. The
+    same right code sent from several tabs at once validates once; the
+    other tabs answer as done (the address is validated), never "no code".
     """
+    expected = company.pending_email or company.email
     try:
         pending = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
     except DoesNotExist:
+        if _validated_meanwhile(company, expected):
+            return company
         raise CodeProblem("verify.no_code") from None
     if pending.expires_at is None or pending.expires_at <= now():
         raise CodeProblem("verify.expired")
     if pending.tries >= CODE_MAX_TRIES:
         raise _too_many_tries(pending)
     try:
-        pending.update(
-            actions=[EmailCode.tries.add(1)],
-            condition=(EmailCode.tries < CODE_MAX_TRIES)
-            & (EmailCode.code_hash == pending.code_hash),
+        retry_single_write(
+            "code try",
+            lambda: pending.update(
+                actions=[EmailCode.tries.add(1)],
+                condition=(EmailCode.tries < CODE_MAX_TRIES)
+                & (EmailCode.code_hash == pending.code_hash),
+            ),
         )
     except UpdateError as error:
         if not _condition_failed(error):
             raise
+        if _validated_meanwhile(company, pending.email):
+            return company  # another tab validated this code a moment ago
         raise _too_many_tries(pending) from None
     given = "".join(ch for ch in code if ch.isdigit())
     if not hmac.compare_digest(pending.code_hash, _code_digest(company.company_id, given)):
@@ -263,7 +289,8 @@ def verify_email_code(company: Company, code: str) -> Company:
         if left <= 0:
             raise _too_many_tries(pending)
         raise CodeProblem("verify.wrong_code", left=left)
-    with transaction() as tx:
+
+    def validate(tx: TransactWrite) -> None:
         tx.update(
             company,
             actions=[
@@ -273,8 +300,29 @@ def verify_email_code(company: Company, code: str) -> Company:
             ],
         )
         tx.delete(pending, condition=EmailCode.code_hash == pending.code_hash)
+
+    try:
+        write_transaction("e-mail validation", validate)
+    except TransactWriteError:
+        if _validated_meanwhile(company, pending.email):
+            return company  # the other tab's transaction won: same result
+        raise
     company.email, company.email_validated, company.pending_email = pending.email, True, None
     return company
+
+
+def _validated_meanwhile(company: Company, address: str | None) -> bool:
+    """True when ``address`` is now the company's validated e-mail (another tab did it);
+    ``company`` then holds what is stored."""
+    try:
+        fresh = Company.get(*Company.key(company.company_id), consistent_read=True)
+    except DoesNotExist:
+        return False
+    if not (fresh.email_validated and not fresh.pending_email and fresh.email == address):
+        return False
+    company.email, company.email_validated, company.pending_email = fresh.email, True, None
+    company.version = fresh.version
+    return True
 
 
 # -- login ---------------------------------------------------------------

@@ -26,7 +26,17 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, User
-from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
+from chalicelib.db.base import (
+    CONFLICT_ATTEMPTS,
+    Item,
+    conflict_pause,
+    conflicted,
+    failed_keys,
+    only_conflicted,
+    query_page,
+    retried,
+    transaction,
+)
 from chalicelib.db.customers import OrderRating
 from chalicelib.db.orders import (
     MonthlyUsage,
@@ -49,7 +59,11 @@ PAGE_SIZE = 20
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 MAX_MESSAGE = 4000
 NAME_TOKENS = 4
-REGISTER_ATTEMPTS = 60
+# Numbering keeps trying while other registrations take numbers (each failed counter
+# condition is someone else's success, so the monthly quota ends it) or DynamoDB
+# cancels for a concurrent transaction on a shared item; only after this long
+# does a registration give up ("many orders are being registered, try again").
+REGISTER_SECONDS = 25.0
 
 # name -> (max length, multi-line)
 TEXT_FIELDS: dict[str, tuple[int, bool]] = {
@@ -637,7 +651,9 @@ def create_order(
     """
     limit = monthly_limit(company)
     order_id = new_id()
-    for attempt in range(REGISTER_ATTEMPTS):
+    deadline = time.monotonic() + REGISTER_SECONDS
+    attempt = 0
+    while True:
         created = now()
         counter_key = OrderCounter.key(company.company_id)
         try:
@@ -691,16 +707,22 @@ def create_order(
             failed = failed_keys(error, tx)
             if (usage.pk, usage.sk) in failed:
                 raise QuotaExceeded(limit=limit) from error
-            if (counter.pk, counter.sk) in failed or conflicted(error):
-                # Another registration took this number a moment ago: take the next one.
+            took_number = (counter.pk, counter.sk) in failed
+            if (took_number or only_conflicted(error)) and time.monotonic() < deadline:
+                # Another registration took this number a moment ago (take the next one),
+                # or held a shared item (counters) as we wrote: nothing was written.
                 # Exponential backoff with full jitter keeps contention short.
-                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 5)))
+                attempt += 1
                 continue
+            retried("registration", attempt)
+            if took_number or conflicted(error):
+                raise Conflict("order.busy") from error
             raise
+        retried("registration", attempt)
         order.version = 1
         _tell_customer(company, order, created_event)
         return order
-    raise Conflict("order.busy")
 
 
 def _tell_customer(company: Company | None, order: Order, event: OrderEvent) -> None:
@@ -721,31 +743,44 @@ def _save_change(
     checks: Iterable[tuple[Item, Any, AppError]] = (),
 ) -> None:
     checks = list(checks)
+    also, updates = list(also), list(updates)
     after.updated_at = event.at
     after.updated_by_name = event.actor_name
-    after.version = expected_version
-    tx = transaction()
-    try:
-        with tx:
-            tx.save(after)  # VersionAttribute: condition version == expected, then +1
-            tx.save(event)
-            _write_entries(tx, before, after)
-            for item, actions in stat_updates(before, after, event.at):
-                tx.update(item, actions=actions)
-            for item in also:
-                tx.save(item)
-            for item, actions in updates:
-                tx.update(item, actions=actions)
-            for item, condition, _problem in checks:
-                tx.condition_check(type(item), item.pk, item.sk, condition=condition)
-    except TransactWriteError as error:
-        for item, _condition, problem in checks:
-            if (item.pk, item.sk) in failed_keys(error, tx):
-                raise problem from error
-        if (after.pk, after.sk) in failed_keys(error, tx) or conflicted(error):
-            current = Order.get(*Order.key(after.order_id), consistent_read=True)
-            raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
-        raise
+    for attempt in range(CONFLICT_ATTEMPTS):
+        after.version = expected_version
+        tx = transaction()
+        try:
+            with tx:
+                tx.save(after)  # VersionAttribute: condition version == expected, then +1
+                tx.save(event)
+                _write_entries(tx, before, after)
+                for item, actions in stat_updates(before, after, event.at):
+                    tx.update(item, actions=actions)
+                for item in also:
+                    tx.save(item)
+                for item, actions in updates:
+                    tx.update(item, actions=actions)
+                for item, condition, _problem in checks:
+                    tx.condition_check(type(item), item.pk, item.sk, condition=condition)
+        except TransactWriteError as error:
+            failed = failed_keys(error, tx)
+            for item, _condition, problem in checks:
+                if (item.pk, item.sk) in failed:
+                    raise problem from error
+            if (after.pk, after.sk) in failed:
+                # Only the order's own version says someone else changed it.
+                current = Order.get(*Order.key(after.order_id), consistent_read=True)
+                raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
+            if only_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+                # Another transaction held an item we share (the company's counters, or
+                # the order for a moment): nothing was written; the version condition
+                # decides on the next attempt whether this change still applies.
+                conflict_pause(attempt)
+                continue
+            retried("order change", attempt)
+            raise  # a busy page that keeps the form, never "changed by someone else"
+        retried("order change", attempt)
+        break
     after.version = expected_version + 1
 
 
