@@ -70,7 +70,7 @@ pytest: $(STAMP) $(WHEELHOUSE)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
-	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 $(BIN)/python -m pytest tests/load
+	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 STAFF_ROUNDS=1 $(BIN)/python -m pytest tests/load
 
 ## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
 .PHONY: bench

@@ -4,9 +4,9 @@ moto (and the serialised loopback server) applies one request at a time and
 always reads the latest data. Real DynamoDB does three things it never does,
 and this module makes the local stack do them, each with its own knob:
 
-- **TransactionConflict.** A TransactWriteItems is *in flight* from the
-  moment the server receives it until it is applied, and ``conflict_hold_ms``
-  widens that moment (the coordinator's round trips in AWS): another
+- **TransactionConflict.** A TransactWriteItems is *in flight* for
+  ``conflict_hold_ms`` from the moment the server applies it (the
+  coordinator's round trips in AWS; its answer waits as long): another
   transaction touching one of its items meanwhile is cancelled with reason
   ``TransactionConflict`` (even when both only add to a counter), and a
   PutItem/UpdateItem/DeleteItem of such an item fails with
@@ -161,14 +161,16 @@ class InFlight:
 
 
 class RealisticDynamo:
-    """WSGI middleware around the serialised moto app (``serialised(environ, start)``)."""
+    """WSGI middleware around the serialised moto app (``serial.app`` under ``serial.lock``).
 
-    def __init__(
-        self,
-        serialised: Callable[[dict[str, Any], Callable[..., Any]], list[bytes]],
-        realism: Realism = REALISM,
-    ) -> None:
-        self.serialised = serialised
+    A transaction's keys are claimed under the server's lock, just before moto
+    applies it, and held for ``conflict_hold_ms`` after (the answer waits for
+    the hold to end): its time in flight is the hold, never the time it queued
+    for the lock, and a client's own next request never meets its previous one.
+    """
+
+    def __init__(self, serial: Any, realism: Realism = REALISM) -> None:
+        self.serial = serial
         self.realism = realism
         self.in_flight = InFlight()
 
@@ -176,7 +178,7 @@ class RealisticDynamo:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         realism = self.realism
         if not target.startswith("DynamoDB_") or not realism.enabled:
-            return self.serialised(environ, start_response)
+            return self.serial(environ, start_response)
         operation = target.partition(".")[2]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
@@ -190,10 +192,13 @@ class RealisticDynamo:
             return self._answer(start_response, *_error(kind, "Rate of requests exceeds the limit"))
 
         if not realism.conflict_hold_ms:
-            return self.serialised(environ, start_response)
+            return self.serial(environ, start_response)
         if operation == "TransactWriteItems":
             keys = transaction_keys(json.loads(raw or b"{}"))
-            busy = self.in_flight.claim(keys)
+            with self.serial.lock:
+                busy = self.in_flight.claim(keys)
+                if busy is None:
+                    answer = list(self.serial.app(environ, start_response))
             if busy is not None:
                 realism.count("transaction_conflicts")
                 ongoing = {"Code": "TransactionConflict", "Message": "Transaction is ongoing"}
@@ -208,21 +213,20 @@ class RealisticDynamo:
                 return self._answer(start_response, status, body)
             try:
                 time.sleep(realism.conflict_hold_ms / 1000)  # in flight: others may collide
-                return self.serialised(environ, start_response)
             finally:
                 self.in_flight.release(keys)
+            return answer
         if operation in _SINGLE_WRITES:
             key = single_write_key(json.loads(raw or b"{}"))
-            if self.in_flight.busy(key):
-                realism.count("single_write_conflicts")
-                return self._answer(
-                    start_response,
-                    *_error(
-                        "TransactionConflictException",
-                        "Transaction is ongoing for the item",
-                    ),
-                )
-        return self.serialised(environ, start_response)
+            with self.serial.lock:
+                if not self.in_flight.busy(key):
+                    return list(self.serial.app(environ, start_response))
+            realism.count("single_write_conflicts")
+            return self._answer(
+                start_response,
+                *_error("TransactionConflictException", "Transaction is ongoing for the item"),
+            )
+        return self.serial(environ, start_response)
 
     @staticmethod
     def _answer(start_response: Callable[..., Any], status: str, body: bytes) -> list[bytes]:

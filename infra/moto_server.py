@@ -45,7 +45,7 @@ class SerialMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         app = ddb_realism.RealisticDynamo(
             _OneAtATime(DomainDispatcherApplication(create_backend_app)), self.realism
-        )
+        )  # uses the lock and the app of _OneAtATime
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

@@ -43,6 +43,9 @@ KINDS: tuple[str, ...] = (
     "order_returned",
 )
 PAGE_SIZE = 30
+# A user's unread count is one item every note to that user updates: notes to a busy
+# technician collide often, and a note is worth a longer wait than a page (≈ 5 s).
+NOTE_ATTEMPTS = 2 * CONFLICT_ATTEMPTS
 
 
 def company_users(company_id: str) -> list[str]:
@@ -94,7 +97,7 @@ def _notify_one(
     """
     at = now()
     user = User(*User.key(company_id, user_id))
-    for attempt in range(CONFLICT_ATTEMPTS):
+    for attempt in range(NOTE_ATTEMPTS):
         partition = Notification.partition(company_id, user_id)
         stamp = dedupe_key or f"{at.isoformat()}#{random.randbytes(3).hex()}"
         note = Notification(
@@ -130,7 +133,7 @@ def _notify_one(
                 # "Mark all read" landed after our stamp: stamp the note after it.
                 at = max(now(), read_at + timedelta(microseconds=1)) if read_at else now()
                 continue
-            if only_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+            if only_conflicted(error) and attempt + 1 < NOTE_ATTEMPTS:
                 conflict_pause(attempt)
                 continue
             retried("notification", attempt)

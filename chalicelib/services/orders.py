@@ -60,10 +60,10 @@ PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 MAX_MESSAGE = 4000
 NAME_TOKENS = 4
 # Numbering keeps trying while other registrations take numbers (each failed counter
-# condition is someone else's success, so the monthly quota ends it) or DynamoDB
-# cancels for a concurrent transaction on a shared item; only after this long
-# does a registration give up ("many orders are being registered, try again").
-REGISTER_SECONDS = 25.0
+# condition is someone else's success, so the monthly quota ends it) or hold the
+# counter (DynamoDB cancels for the concurrent transaction); only after this many
+# attempts does it give up ("many orders are being registered, try again").
+REGISTER_ATTEMPTS = 200
 
 # name -> (max length, multi-line)
 TEXT_FIELDS: dict[str, tuple[int, bool]] = {
@@ -651,9 +651,7 @@ def create_order(
     """
     limit = monthly_limit(company)
     order_id = new_id()
-    deadline = time.monotonic() + REGISTER_SECONDS
-    attempt = 0
-    while True:
+    for attempt in range(REGISTER_ATTEMPTS):
         created = now()
         counter_key = OrderCounter.key(company.company_id)
         try:
@@ -708,12 +706,11 @@ def create_order(
             if (usage.pk, usage.sk) in failed:
                 raise QuotaExceeded(limit=limit) from error
             took_number = (counter.pk, counter.sk) in failed
-            if (took_number or only_conflicted(error)) and time.monotonic() < deadline:
+            if (took_number or only_conflicted(error)) and attempt + 1 < REGISTER_ATTEMPTS:
                 # Another registration took this number a moment ago (take the next one),
                 # or held a shared item (counters) as we wrote: nothing was written.
                 # Exponential backoff with full jitter keeps contention short.
                 time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 5)))
-                attempt += 1
                 continue
             retried("registration", attempt)
             if took_number or conflicted(error):
@@ -723,6 +720,7 @@ def create_order(
         order.version = 1
         _tell_customer(company, order, created_event)
         return order
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _tell_customer(company: Company | None, order: Order, event: OrderEvent) -> None:
