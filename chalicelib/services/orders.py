@@ -427,10 +427,14 @@ def order_view(
     "not found".
     """
     scope = f"{company_id}:{order_id}"
+    # Strongly consistent: every write (register, edit, status, chat) redirects here,
+    # and an eventually consistent read may not show it yet (twice the read units of
+    # at most two pages of one partition).
     view = read_partition(
         order_id,
         events_before=read_cursor(scope, events_before, EVENT_PREFIX),
         messages_before=read_cursor(scope, messages_before, MESSAGE_PREFIX),
+        consistent=True,
     )
     if view is None or not can_view(view.order, company_id):
         raise NotFound()

@@ -27,7 +27,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from chalicelib.db import keys
+from chalicelib.db import keys, stats
 from chalicelib.db.accounts import Company, Login, User
 from chalicelib.db.base import Item
 from chalicelib.db.orders import Notification, OrderEvent, OrderMessage
@@ -47,6 +47,9 @@ from tests.web.factories import PASSWORD
 CLIENTS = int(os.environ.get("STAFF_CLIENTS", "50"))
 ROUNDS = int(os.environ.get("STAFF_ROUNDS", "2"))
 TECHNICIANS = 5
+# The other option measured (docs/design.md): STAFF_STAT_SHARDS=1 puts every counter
+# back in one item, so order changes collide on it and only the retries absorb that.
+STAT_SHARDS = os.environ.get("STAFF_STAT_SHARDS")
 REGISTERING = 5  # every fifth client registers its order in the workload (10 at once)
 BRANDS = ["Samsung", "LG", "Bosch", "Apple", "Dell"]
 _VERSION = re.compile(r'name="version" value="(\d+)"')
@@ -285,7 +288,9 @@ def _p95(values: list[int] | list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0
 
 
-def test_fifty_staff_of_one_company_see_no_conflict_they_did_not_cause(aws, app):
+def test_fifty_staff_of_one_company_see_no_conflict_they_did_not_cause(aws, app, monkeypatch):
+    if STAT_SHARDS:
+        monkeypatch.setattr(stats, "STAT_SHARDS", int(STAT_SHARDS))
     saved = (REALISM.conflict_hold_ms, REALISM.index_lag_ms, REALISM.throttle_share)
     account = new_company(f"Fifty Staff {secrets.token_hex(2)}")
     company = account.company
@@ -371,6 +376,7 @@ def test_fifty_staff_of_one_company_see_no_conflict_they_did_not_cause(aws, app)
     tally = world.tally
     report(
         "dynamo_realism-cost",
+        stat_shards=getattr(stats, "STAT_SHARDS", 1),
         seconds=round(elapsed, 1),
         requests=len(tally.latencies),
         p50_ms=round(tally.percentile(0.50)),
