@@ -257,12 +257,14 @@ def verify_email_code(company: Company, code: str) -> Company:
     same right code sent from several tabs at once validates once; the
     other tabs answer as done (the address is validated), never "no code".
     """
-    expected = company.pending_email or company.email
+    # The address this page was asking a code for, as the request read the company:
+    # none when nothing waited (a cancelled change's code answers "no code").
+    expected = company.pending_email or (None if company.email_validated else company.email)
     try:
         pending = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
     except DoesNotExist:
-        if _validated_meanwhile(company, expected):
-            return company
+        if expected and _validated_meanwhile(company, expected):
+            return company  # another tab validated it between this page's read and now
         raise CodeProblem("verify.no_code") from None
     if pending.expires_at is None or pending.expires_at <= now():
         raise CodeProblem("verify.expired")
