@@ -563,9 +563,10 @@ def unlock_account(token: str) -> None:
     try:
         found.delete(condition=LinkToken.pk.exists())
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise NotFound("unlock.invalid") from error  # used a moment ago
-        raise
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        # Used a moment ago by another tab with this valid link: the same answer (done),
+        # and the lock is cleared here too, so "done" is true whichever tab finishes first.
     Throttle(*Throttle.key("email", found.email)).delete()
 
 

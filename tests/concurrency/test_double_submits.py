@@ -113,3 +113,44 @@ def test_the_same_intake_link_confirmed_from_several_tabs_answers_with_one_order
     )
     assert len(set(outcomes)) == 1 and len(outcomes[0]) == 16, outcomes  # one order id for all
     assert [e.order_id for e in page.entries] == [outcomes[0]]
+
+
+def test_an_unlock_link_opened_in_several_tabs_unlocks_and_every_tab_says_done(aws, monkeypatch):
+    from datetime import timedelta
+
+    from chalicelib.db.accounts import LinkToken, Throttle
+    from chalicelib.domain.tokens import new_token, token_hash
+    from chalicelib.services.sessions import now
+
+    email = f"locked-{secrets.token_hex(4)}@example.com"
+    Throttle(*Throttle.key("email", email), failures=5).save()  # the locked address
+    token = new_token()
+    LinkToken(
+        *LinkToken.key(accounts.UNLOCK, token_hash(token)),
+        kind=accounts.UNLOCK,
+        company_id="c",
+        email=email,
+        expires_at=now() + timedelta(hours=1),
+    ).save()
+    real_token = accounts.unlock_token
+    opened = threading.Barrier(TABS, timeout=30)
+
+    def token_then_wait(value: str):
+        found = real_token(value)
+        opened.wait()  # every tab has read the valid link: none has used it
+        return found
+
+    monkeypatch.setattr(accounts, "unlock_token", token_then_wait)
+
+    def press(_: int) -> str:
+        try:
+            accounts.unlock_account(token)
+        except AppError as problem:
+            return problem.key
+        return "done"
+
+    with ThreadPoolExecutor(max_workers=TABS) as pool:
+        outcomes = list(pool.map(press, range(TABS)))
+    report("double-submit-unlock", require=("tabs",), tabs=TABS, done=outcomes.count("done"))
+    assert outcomes == ["done"] * TABS, outcomes
+    assert not list(Throttle.query(Throttle.key("email", email)[0], consistent_read=True))
