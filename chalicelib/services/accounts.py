@@ -56,6 +56,9 @@ THROTTLE_MEMORY = timedelta(hours=24)
 STALE_WINDOW = timedelta(minutes=5)
 # Unlock links: e-mailed when an address gets locked, at most one an hour.
 UNLOCK = "UNLOCK"
+# ``CO#<id>`` / this: the code that validated the address last (30 minutes, TTL), so that
+# the same code sent again from another tab answers "done".
+USED_CODE_SK = "EMAILCODE#USED"
 UNLOCK_LIFETIME = timedelta(hours=24)
 UNLOCK_MAIL_INTERVAL = timedelta(hours=1)
 ROLES = ("admin", "staff")
@@ -257,14 +260,11 @@ def verify_email_code(company: Company, code: str) -> Company:
     same right code sent from several tabs at once validates once; the
     other tabs answer as done (the address is validated), never "no code".
     """
-    # The address this page was asking a code for, as the request read the company:
-    # none when nothing waited (a cancelled change's code answers "no code").
-    expected = company.pending_email or (None if company.email_validated else company.email)
     try:
         pending = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
     except DoesNotExist:
-        if expected and _validated_meanwhile(company, expected):
-            return company  # another tab validated it between this page's read and now
+        if _used_just_now(company, code):
+            return company  # this code validated the address a moment ago (another tab)
         raise CodeProblem("verify.no_code") from None
     if pending.expires_at is None or pending.expires_at <= now():
         raise CodeProblem("verify.expired")
@@ -302,6 +302,17 @@ def verify_email_code(company: Company, code: str) -> Company:
             ],
         )
         tx.delete(pending, condition=EmailCode.code_hash == pending.code_hash)
+        # What this code did, for a second submit of it (another tab): "done", not "no code".
+        tx.save(
+            EmailCode(
+                company.pk,
+                USED_CODE_SK,
+                email=pending.email,
+                code_hash=pending.code_hash,
+                sent_at=now(),
+                expires_at=now() + CODE_LIFETIME,
+            )
+        )
 
     try:
         write_transaction("e-mail validation", validate)
@@ -311,6 +322,21 @@ def verify_email_code(company: Company, code: str) -> Company:
         raise
     company.email, company.email_validated, company.pending_email = pending.email, True, None
     return company
+
+
+def _used_just_now(company: Company, code: str) -> bool:
+    """True when ``code`` is the one that validated the company's current address within
+    CODE_LIFETIME (its ``EMAILCODE#USED`` record); ``company`` then holds what is stored."""
+    try:
+        used = EmailCode.get(company.pk, USED_CODE_SK, consistent_read=True)
+    except DoesNotExist:
+        return False
+    if used.expires_at is None or used.expires_at <= now():
+        return False
+    given = "".join(ch for ch in code if ch.isdigit())
+    if not hmac.compare_digest(used.code_hash, _code_digest(company.company_id, given)):
+        return False
+    return _validated_meanwhile(company, used.email)
 
 
 def _validated_meanwhile(company: Company, address: str | None) -> bool:
