@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse/.complete
 PORT ?= 8000
 DEMO ?= 0
+# DDB_REALISM=1: transaction conflicts, lagging indexes and throttles (infra/ddb_realism.py)
+DDB_REALISM ?= 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint pytest infra-check chromium checkers spamassassin package clean security load check-data screenshots mutation
@@ -23,7 +25,7 @@ $(WHEELHOUSE): requirements.txt | $(STAMP)
 
 ## Local stack: moto server + tables/bucket/identity from infra/ + the app on :$(PORT).
 run: $(STAMP)
-	$(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
+	DDB_REALISM=$(DDB_REALISM) $(BIN)/python -m infra.local --port $(PORT) $(if $(filter 1 yes true,$(DEMO)),--demo,)
 
 ## Everything CI checks.
 test: $(STAMP) chromium checkers spamassassin checkov lint pytest
@@ -68,7 +70,7 @@ pytest: $(STAMP) $(WHEELHOUSE)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 	CHECKOS_SUITE=concurrency $(BIN)/python -m pytest tests/concurrency
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
-	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 $(BIN)/python -m pytest tests/load
+	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 STAFF_ROUNDS=1 $(BIN)/python -m pytest tests/load
 
 ## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
 .PHONY: bench

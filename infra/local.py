@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     moto = SerialMotoServer()
     moto.start()
     endpoint = moto.endpoint
+    if moto.realism.enabled:  # DDB_REALISM=1: DynamoDB as it behaves under load
+        print(f"DynamoDB realism: {moto.realism.describe()}", flush=True)
     os.environ.update(LOCAL_ENV)
     os.environ.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
     os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -42,6 +42,8 @@ CONCURRENCY_SUITE = SUITE in ("concurrency", "load")
 collect_ignore = [name for name in ("concurrency", "perf", "load") if name != SUITE]
 _SERVER = None
 if CONCURRENCY_SUITE:
+    # DynamoDB as it behaves under load (infra/ddb_realism.py): conflicts, lag, throttles.
+    os.environ.setdefault("DDB_REALISM", "1")
     from infra.moto_server import SerialMotoServer
 
     _SERVER = SerialMotoServer()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
@@ -17,6 +21,13 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.config import get_settings
 
 _settings = get_settings()
+log = logging.getLogger("checkos.db")
+T = TypeVar("T")
+# Retries of a write DynamoDB cancelled for a transaction conflict on an item it
+# only shares with others (counters, a user's unread count): jittered, bounded.
+CONFLICT_ATTEMPTS = 8
+CONFLICT_BASE_S = 0.01
+CONFLICT_CAP_S = 0.4
 
 
 class _Meta:
@@ -107,6 +118,66 @@ def failed_keys(error: TransactWriteError, tx: TransactWrite) -> set[tuple[str, 
 def conflicted(error: TransactWriteError) -> bool:
     """True when another transaction touched the same items at the same time."""
     return "TransactionConflict" in cancellation_codes(error)
+
+
+def only_conflicted(error: TransactWriteError) -> bool:
+    """Cancelled for a concurrent transaction alone, no condition failed: run it again."""
+    codes = cancellation_codes(error)
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
+def single_write_conflicted(error: Exception) -> bool:
+    """A PutItem/UpdateItem/DeleteItem refused because a transaction holds the item."""
+    return getattr(error, "cause_response_code", None) == "TransactionConflictException"
+
+
+def conflict_pause(attempt: int) -> None:
+    """Full-jitter exponential back-off before another attempt (bounded by CONFLICT_CAP_S)."""
+    time.sleep(random.uniform(0, min(CONFLICT_CAP_S, CONFLICT_BASE_S * 2**attempt)))
+
+
+def retried(what: str, retries: int) -> None:
+    """Every retried write's count, as a log record (the load tests read them for the p95)."""
+    level = logging.INFO if retries else logging.DEBUG
+    log.log(level, "write done after %d retries", retries, extra={"what": what, "retries": retries})
+
+
+def write_transaction(what: str, build: Callable[[TransactWrite], None]) -> TransactWrite:
+    """Commit the writes ``build`` adds to a fresh transaction, again while DynamoDB cancels
+    it only for a concurrent transaction on one of its items (never when a condition
+    failed: that answer is the caller's). Returns the committed transaction; after
+    CONFLICT_ATTEMPTS the last TransactWriteError is raised (a "busy, try again" page).
+    """
+    for attempt in range(CONFLICT_ATTEMPTS):
+        tx = transaction()
+        try:
+            with tx:
+                build(tx)
+        except TransactWriteError as error:
+            if only_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+                conflict_pause(attempt)
+                continue
+            retried(what, attempt)
+            raise
+        retried(what, attempt)
+        return tx
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_single_write(what: str, write: Callable[[], T]) -> T:
+    """Run one PutItem/UpdateItem/DeleteItem again while a transaction holds its item."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            result = write()
+        except Exception as error:
+            if single_write_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+                conflict_pause(attempt)
+                continue
+            retried(what, attempt)
+            raise
+        retried(what, attempt)
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @lru_cache(maxsize=1)

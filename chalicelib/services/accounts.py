@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode, LinkToken, Login, Slug, Throttle, User
-from chalicelib.db.base import Item, conflicted, failed_keys, transaction
+from chalicelib.db.base import (
+    CONFLICT_ATTEMPTS,
+    Item,
+    conflict_pause,
+    failed_keys,
+    only_conflicted,
+    retry_single_write,
+    transaction,
+    write_transaction,
+)
 from chalicelib.domain import limits
 from chalicelib.domain.errors import (
     AppError,
@@ -48,6 +58,9 @@ THROTTLE_MEMORY = timedelta(hours=24)
 STALE_WINDOW = timedelta(minutes=5)
 # Unlock links: e-mailed when an address gets locked, at most one an hour.
 UNLOCK = "UNLOCK"
+# ``CO#<id>`` / this: the code that validated the address last (30 minutes, TTL), so that
+# the same code sent again from another tab answers "done".
+USED_CODE_SK = "EMAILCODE#USED"
 UNLOCK_LIFETIME = timedelta(hours=24)
 ROLES = ("admin", "staff")
 # Anonymous visitors make these pages e-mail an address they typed: declared
@@ -121,8 +134,8 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
     company_id, user_id = new_id(), new_id()
     password_hash = hash_password(data["password"])
     base_slug = slugify(data["company_name"])
-    for attempt in range(8):
-        slug = base_slug if attempt == 0 else f"{base_slug[:52]}-{secrets.token_hex(2)}"
+    slug = base_slug
+    for attempt in range(CONFLICT_ATTEMPTS + 4):  # taken slugs and conflicts share the tries
         company = Company(
             *Company.key(company_id),
             company_id=company_id,
@@ -176,8 +189,14 @@ def sign_up(form: Mapping[str, str], locale: str, ip: str | None = None) -> NewA
             failed = failed_keys(error, tx)
             if Login.key(email) in failed:
                 raise ValidationFailed({"email": ("signup.email_taken", {})}) from error
-            if Slug.key(slug) in failed or conflicted(error):
+            if Slug.key(slug) in failed:
+                slug = f"{base_slug[:52]}-{secrets.token_hex(2)}"
                 continue  # the slug was taken a moment ago: try another
+            if only_conflicted(error):
+                # Another sign-up held the same slug or address as we wrote: wait a
+                # moment, then the conditions decide (taken address, taken slug).
+                conflict_pause(attempt)
+                continue
             raise
         company.version = 1
         return NewAccount(company=company, user=user)
@@ -261,25 +280,34 @@ def verify_email_code(company: Company, code: str) -> Company:
     """Check the code; on success the address becomes the company's validated e-mail.
 
     The try is reserved (a conditional UpdateItem) before the code is
-    compared, so parallel guesses never get more than CODE_MAX_TRIES.
+    compared, so parallel guesses never get more than CODE_MAX_TRIES. The
+    same right code sent from several tabs at once validates once; the
+    other tabs answer as done (the address is validated), never "no code".
     """
     try:
         pending = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
     except DoesNotExist:
+        if _used_just_now(company, code):
+            return company  # this code validated the address a moment ago (another tab)
         raise CodeProblem("verify.no_code") from None
     if pending.expires_at is None or pending.expires_at <= now():
         raise CodeProblem("verify.expired")
     if pending.tries >= CODE_MAX_TRIES:
         raise _too_many_tries(pending)
     try:
-        pending.update(
-            actions=[EmailCode.tries.add(1)],
-            condition=(EmailCode.tries < CODE_MAX_TRIES)
-            & (EmailCode.code_hash == pending.code_hash),
+        retry_single_write(
+            "code try",
+            lambda: pending.update(
+                actions=[EmailCode.tries.add(1)],
+                condition=(EmailCode.tries < CODE_MAX_TRIES)
+                & (EmailCode.code_hash == pending.code_hash),
+            ),
         )
     except UpdateError as error:
         if not _condition_failed(error):
             raise
+        if _validated_meanwhile(company, pending.email):
+            return company  # another tab validated this code a moment ago
         raise _too_many_tries(pending) from None
     given = "".join(ch for ch in code if ch.isdigit())
     if not _code_matches(pending.code_hash, company.company_id, given):
@@ -287,7 +315,8 @@ def verify_email_code(company: Company, code: str) -> Company:
         if left <= 0:
             raise _too_many_tries(pending)
         raise CodeProblem("verify.wrong_code", left=left)
-    with transaction() as tx:
+
+    def validate(tx: TransactWrite) -> None:
         tx.update(
             company,
             actions=[
@@ -297,8 +326,55 @@ def verify_email_code(company: Company, code: str) -> Company:
             ],
         )
         tx.delete(pending, condition=EmailCode.code_hash == pending.code_hash)
+        # What this code did, for a second submit of it (another tab): "done", not "no code".
+        tx.save(
+            EmailCode(
+                company.pk,
+                USED_CODE_SK,
+                email=pending.email,
+                code_hash=pending.code_hash,
+                sent_at=now(),
+                expires_at=now() + CODE_LIFETIME,
+            )
+        )
+
+    try:
+        write_transaction("e-mail validation", validate)
+    except TransactWriteError:
+        if _validated_meanwhile(company, pending.email):
+            return company  # the other tab's transaction won: same result
+        raise
     company.email, company.email_validated, company.pending_email = pending.email, True, None
     return company
+
+
+def _used_just_now(company: Company, code: str) -> bool:
+    """True when ``code`` is the one that validated the company's current address within
+    CODE_LIFETIME (its ``EMAILCODE#USED`` record); ``company`` then holds what is stored."""
+    try:
+        used = EmailCode.get(company.pk, USED_CODE_SK, consistent_read=True)
+    except DoesNotExist:
+        return False
+    if used.expires_at is None or used.expires_at <= now():
+        return False
+    given = "".join(ch for ch in code if ch.isdigit())
+    if not hmac.compare_digest(used.code_hash, _code_digest(company.company_id, given)):
+        return False
+    return _validated_meanwhile(company, used.email)
+
+
+def _validated_meanwhile(company: Company, address: str | None) -> bool:
+    """True when ``address`` is now the company's validated e-mail (another tab did it);
+    ``company`` then holds what is stored."""
+    try:
+        fresh = Company.get(*Company.key(company.company_id), consistent_read=True)
+    except DoesNotExist:
+        return False
+    if not (fresh.email_validated and not fresh.pending_email and fresh.email == address):
+        return False
+    company.email, company.email_validated, company.pending_email = fresh.email, True, None
+    company.version = fresh.version
+    return True
 
 
 # -- login ---------------------------------------------------------------
@@ -528,9 +604,10 @@ def unlock_account(token: str) -> None:
     try:
         found.delete(condition=LinkToken.pk.exists())
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise NotFound("unlock.invalid") from error  # used a moment ago
-        raise
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        # Used a moment ago by another tab with this valid link: the same answer (done),
+        # and the lock is cleared here too, so "done" is true whichever tab finishes first.
     Throttle(*Throttle.key("email", found.email)).delete()
 
 

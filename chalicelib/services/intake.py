@@ -25,7 +25,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import conflicted, failed_keys, transaction
+from chalicelib.db.base import conflicted, failed_keys, single_write_conflicted, transaction
 from chalicelib.db.intake import (
     CONFIRMED,
     CONFIRMING,
@@ -54,6 +54,8 @@ RESEND_INTERVAL = timedelta(minutes=2)
 # A confirmation that claimed the request and then died (Lambda timeout) is
 # retried by the next click after this long.
 CLAIM_TIMEOUT = timedelta(minutes=2)
+# A second click waits this long for the first to finish confirming, then answers as done.
+CONFIRM_WAIT_SECONDS = 10.0
 MAX_JSON_BYTES = 32 * 1024
 MAX_ORIGINS = 10
 HONEYPOT = "website"
@@ -621,32 +623,43 @@ def confirm_request(token: str) -> Confirmation:
 
 
 def _claim(company: Company, request: IntakeRequest, at: datetime) -> str | None:
-    """Take the request for this confirmation; None when it is already confirmed."""
-    claim = new_id()
-    stale = at - CLAIM_TIMEOUT
-    try:
-        request.update(
-            actions=[
-                IntakeRequest.status.set(CONFIRMING),
-                IntakeRequest.claim.set(claim),
-                IntakeRequest.claimed_at.set(at),
-            ],
-            condition=(
-                (IntakeRequest.status == PENDING)
-                | ((IntakeRequest.status == CONFIRMING) & (IntakeRequest.claimed_at < stale))
+    """Take the request for this confirmation; None when it is already confirmed.
+
+    A second click (another tab) while the first is confirming waits for it,
+    up to CONFIRM_WAIT, and then answers as done with the same order: a double
+    submit is never shown as a busy service.
+    """
+    waited_until = time.monotonic() + CONFIRM_WAIT_SECONDS
+    while True:
+        claim = new_id()
+        stale = at - CLAIM_TIMEOUT
+        try:
+            request.update(
+                actions=[
+                    IntakeRequest.status.set(CONFIRMING),
+                    IntakeRequest.claim.set(claim),
+                    IntakeRequest.claimed_at.set(at),
+                ],
+                condition=(
+                    (IntakeRequest.status == PENDING)
+                    | ((IntakeRequest.status == CONFIRMING) & (IntakeRequest.claimed_at < stale))
+                )
+                & (IntakeRequest.expires_at > at),
             )
-            & (IntakeRequest.expires_at > at),
-        )
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        request.refresh(consistent_read=True)
-        if request.status == CONFIRMED:
-            return None
-        if _expired(request, at):
-            raise LinkExpired() from error
-        raise ConfirmBusy(company) from error
-    return claim
+        except UpdateError as error:
+            held = single_write_conflicted(error)  # the other click's transaction holds it
+            if error.cause_response_code != "ConditionalCheckFailedException" and not held:
+                raise
+            request.refresh(consistent_read=True)
+            if request.status == CONFIRMED:
+                return None
+            if _expired(request, at):
+                raise LinkExpired() from error
+            if time.monotonic() >= waited_until:
+                raise ConfirmBusy(company) from error
+            time.sleep(0.1 + random.uniform(0, 0.1))  # the other click is confirming it
+            continue
+        return claim
 
 
 def _release(request: IntakeRequest, claim: str) -> None:

@@ -36,7 +36,7 @@ from chalicelib.db.orders import (
     OrderMessage,
 )
 from chalicelib.db.partners import DirectoryEntry, PartnerInvite, Partnership
-from chalicelib.db.stats import Stat, week_of
+from chalicelib.db.stats import Stat, counter_name, week_of
 from chalicelib.domain import workflow
 from chalicelib.domain.validation import fold
 from chalicelib.services import directory
@@ -322,7 +322,7 @@ class _CompanyCheck:
         dimensions |= {f"TECH#{u.user_id}" for u in users}
         dimensions |= {f"NUM#{n}" for n in range(1, last + 1)}
         for sk in stats:
-            kind, _, name = sk.removeprefix("STAT#").partition("#")
+            kind, _, name = counter_name(sk).removeprefix("STAT#").partition("#")
             if kind in ("TYPE", "BRAND") and name:
                 dimensions.add(f"{kind}#{name}")
         actual: dict[tuple[str, str], Item] = {}
@@ -431,13 +431,14 @@ class _CompanyCheck:
         have_registered: Counter[str] = Counter()
         have_completed: Counter[str] = Counter()
         rating = stats.get("STAT#RATING")
-        for sk, stat in stats.items():
+        for item_sk, stat in stats.items():
+            sk = counter_name(item_sk)  # the shards of one counter add up
             kind, _, name = sk.removeprefix("STAT#").partition("#")
             if kind in ("TYPE", "BRAND") and name:
-                have[sk] = int(stat.count or 0)
+                have[sk] += int(stat.count or 0)
             elif kind == "WEEK":
-                have_registered[sk] = int(stat.registered or 0)
-                have_completed[sk] = int(stat.completed or 0)
+                have_registered[sk] += int(stat.registered or 0)
+                have_completed[sk] += int(stat.completed or 0)
         for label, counted, stored in (
             ("orders", want, have),
             ("registered", registered, have_registered),

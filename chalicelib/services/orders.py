@@ -25,7 +25,17 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, User
-from chalicelib.db.base import Item, conflicted, failed_keys, query_page, transaction
+from chalicelib.db.base import (
+    CONFLICT_ATTEMPTS,
+    Item,
+    conflict_pause,
+    conflicted,
+    failed_keys,
+    only_conflicted,
+    query_page,
+    retried,
+    transaction,
+)
 from chalicelib.db.customers import OrderRating
 from chalicelib.db.orders import (
     MonthlyUsage,
@@ -49,7 +59,11 @@ PAGE_SIZE = 20
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 MAX_MESSAGE = 4000
 NAME_TOKENS = 4
-REGISTER_ATTEMPTS = 60
+# Numbering keeps trying while other registrations take numbers (each failed counter
+# condition is someone else's success, so the monthly quota ends it) or hold the
+# counter (DynamoDB cancels for the concurrent transaction); only after this many
+# attempts does it give up ("many orders are being registered, try again").
+REGISTER_ATTEMPTS = 200
 
 # name -> (max length, multi-line)
 TEXT_FIELDS: dict[str, tuple[int, bool]] = {
@@ -408,10 +422,14 @@ def order_view(
     "not found".
     """
     scope = f"{company_id}:{order_id}"
+    # Strongly consistent: every write (register, edit, status, chat) redirects here,
+    # and an eventually consistent read may not show it yet (twice the read units of
+    # at most two pages of one partition).
     view = read_partition(
         order_id,
         events_before=read_cursor(scope, events_before, EVENT_PREFIX),
         messages_before=read_cursor(scope, messages_before, MESSAGE_PREFIX),
+        consistent=True,
     )
     if view is None or not can_view(view.order, company_id):
         raise NotFound()
@@ -700,16 +718,22 @@ def create_order(
             failed = failed_keys(error, tx)
             if (usage.pk, usage.sk) in failed:
                 raise QuotaExceeded(limit=limit) from error
-            if (counter.pk, counter.sk) in failed or conflicted(error):
-                # Another registration took this number a moment ago: take the next one.
+            took_number = (counter.pk, counter.sk) in failed
+            if (took_number or only_conflicted(error)) and attempt + 1 < REGISTER_ATTEMPTS:
+                # Another registration took this number a moment ago (take the next one),
+                # or held a shared item (counters) as we wrote: nothing was written.
                 # Exponential backoff with full jitter keeps contention short.
-                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+                time.sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 5)))
                 continue
+            retried("registration", attempt)
+            if took_number or conflicted(error):
+                raise Conflict("order.busy") from error
             raise
+        retried("registration", attempt)
         order.version = 1
         _tell_customer(company, order, created_event)
         return order
-    raise Conflict("order.busy")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _tell_customer(company: Company | None, order: Order, event: OrderEvent) -> None:
@@ -730,31 +754,44 @@ def _save_change(
     checks: Iterable[tuple[Item, Any, AppError]] = (),
 ) -> None:
     checks = list(checks)
+    also, updates = list(also), list(updates)
     after.updated_at = event.at
     after.updated_by_name = event.actor_name
-    after.version = expected_version
-    tx = transaction()
-    try:
-        with tx:
-            tx.save(after)  # VersionAttribute: condition version == expected, then +1
-            tx.save(event)
-            _write_entries(tx, before, after)
-            for item, actions in stat_updates(before, after, event.at):
-                tx.update(item, actions=actions)
-            for item in also:
-                tx.save(item)
-            for item, actions in updates:
-                tx.update(item, actions=actions)
-            for item, condition, _problem in checks:
-                tx.condition_check(type(item), item.pk, item.sk, condition=condition)
-    except TransactWriteError as error:
-        for item, _condition, problem in checks:
-            if (item.pk, item.sk) in failed_keys(error, tx):
-                raise problem from error
-        if (after.pk, after.sk) in failed_keys(error, tx) or conflicted(error):
-            current = Order.get(*Order.key(after.order_id), consistent_read=True)
-            raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
-        raise
+    for attempt in range(CONFLICT_ATTEMPTS):
+        after.version = expected_version
+        tx = transaction()
+        try:
+            with tx:
+                tx.save(after)  # VersionAttribute: condition version == expected, then +1
+                tx.save(event)
+                _write_entries(tx, before, after)
+                for item, actions in stat_updates(before, after, event.at):
+                    tx.update(item, actions=actions)
+                for item in also:
+                    tx.save(item)
+                for item, actions in updates:
+                    tx.update(item, actions=actions)
+                for item, condition, _problem in checks:
+                    tx.condition_check(type(item), item.pk, item.sk, condition=condition)
+        except TransactWriteError as error:
+            failed = failed_keys(error, tx)
+            for item, _condition, problem in checks:
+                if (item.pk, item.sk) in failed:
+                    raise problem from error
+            if (after.pk, after.sk) in failed:
+                # Only the order's own version says someone else changed it.
+                current = Order.get(*Order.key(after.order_id), consistent_read=True)
+                raise EditConflict(who=current.updated_by_name, when=current.updated_at) from error
+            if only_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+                # Another transaction held an item we share (the company's counters, or
+                # the order for a moment): nothing was written; the version condition
+                # decides on the next attempt whether this change still applies.
+                conflict_pause(attempt)
+                continue
+            retried("order change", attempt)
+            raise  # a busy page that keeps the form, never "changed by someone else"
+        retried("order change", attempt)
+        break
     after.version = expected_version + 1
 
 

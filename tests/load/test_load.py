@@ -448,7 +448,10 @@ def _ms(times: list[float], share: float) -> int:
 
 def _serve(app) -> tuple[object, int]:
     from chalice.config import Config
-    from chalice.local import ThreadedHTTPServer, create_local_server
+    from chalice.local import CustomLocalChalice, ThreadedHTTPServer, create_local_server
+
+    if type(app) is CustomLocalChalice:  # served before in this process (tests/load has two)
+        app.__class__ = CustomLocalChalice.__bases__[1]  # else chalice makes a class cycle
 
     # socketserver's default listen backlog is 5: with every client opening a
     # connection per request, the dev server itself would reset connections.

@@ -181,3 +181,22 @@ def test_customer_chat_is_limited_per_ip_across_links(client, monkeypatch):
     assert answer.status_code == 429
     assert "Você enviou muitas mensagens em pouco tempo" in customer.text()
     assert "Olá, tudo bem?" in customer.text()
+
+
+def test_the_order_page_every_write_redirects_to_reads_strongly_consistent(client, budget):
+    """Register, edit, status and chat all redirect to the order page: it must show the
+    write even where an eventually consistent read would not yet (DynamoDB replicas)."""
+    import json
+
+    tab = sign_up(client)
+    order_id, _email = register(tab)
+    with budget:
+        assert tab.get(f"/orders/{order_id}").status_code == 200
+    reads = []
+    for call in budget.dynamodb:
+        if call.operation == "Query":
+            body = call.params.get("body") or b"{}"
+            request = json.loads(body.decode() if isinstance(body, bytes) else body)
+            if "ORDER#" in json.dumps(request.get("ExpressionAttributeValues", {})):
+                reads.append(bool(request.get("ConsistentRead")))
+    assert reads and all(reads), reads
