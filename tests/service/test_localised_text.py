@@ -27,6 +27,7 @@ from chalicelib.i18n.formatting import (
     plural_tags,
 )
 from chalicelib.services import jobs, mailer, orders
+from tests import i18n_glossary as glossary
 from tests.figures import report
 from tests.service.factories import order_form, staff_actor
 
@@ -202,15 +203,20 @@ def test_no_raw_iso_date_reaches_a_reader_and_the_figures(aws, monkeypatch):
     mails, in_mails = _iso_dates_in_emails(monkeypatch)
     keys = catalog()
     plural = [key for key, entry in keys.items() if isinstance(entry["en"], dict)]
+    terms = glossary.load()
+    wrong_words, _checked = glossary.violations_in_catalogue(terms, keys)
     report(
         "i18n",
-        require=("keys", "plural_keys", "mails_rendered"),
+        require=("keys", "plural_keys", "glossary_terms", "mails_rendered"),
         keys=len(keys),
         languages=len(LOCALES),
         plural_keys=len(plural),
+        glossary_terms=len(terms),
+        glossary_violations=len(wrong_words),
         raw_iso_dates_in_templates=len(code) + len(in_mails),
         mails_rendered=mails,
     )
     assert code == []
     assert in_mails == []
+    assert [str(v) for v in wrong_words] == []
     assert len(LOCALES) == 3
