@@ -243,7 +243,7 @@ def _unchecked_context(request: Request) -> Ctx:
 
 
 def error_page(ctx: Ctx, status: int, message: str | None = None) -> Response:
-    code = status if status in (400, 403, 404, 500) else 400
+    code = status if status in (400, 403, 404, 500) else 500 if status >= 500 else 400
     return ctx.render(
         "pages/error.html",
         status=status,

@@ -25,11 +25,12 @@ def security_headers(event: Request, get_response: Callable[[Request], Response]
 
 def secured(event: Request, response: Response) -> Response:
     """The response with the security headers a route did not set itself."""
-    if response.status_code >= 500 and isinstance(response.body, dict):
-        # Chalice's own fallback is JSON; never show a stack trace or JSON to a person.
+    if isinstance(response.body, dict):
+        # Chalice's own answers (an unhandled exception's 500, 405, 415) are JSON; the app's
+        # never are. A person gets the translated error page, never a stack trace or JSON.
         from chalicelib.web.context import build_context, error_page
 
-        response = error_page(build_context(event), 500)
+        response = error_page(build_context(event), response.status_code)
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP.format(ancestors=DEFAULT_ANCESTORS))
     headers.setdefault("X-Content-Type-Options", "nosniff")

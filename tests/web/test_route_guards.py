@@ -190,3 +190,13 @@ def test_an_error_chalice_answers_itself_becomes_the_translated_html_error_page(
     assert answer.headers["X-Frame-Options"] == "DENY"
     assert answer.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert len(calls) == 2  # the route's context failed; the error page built its own
+
+
+def test_a_method_a_page_does_not_take_is_the_translated_error_page_not_json(client):
+    answer = client.http.request("PUT", "/login", headers={"Accept-Language": "pt-BR"}, body=b"")
+    body = answer.body.decode()
+    assert answer.status_code == 405
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "MethodNotAllowedError" not in body
+    assert translate("pt-BR", "error.400.title") in body
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
