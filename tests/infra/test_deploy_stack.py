@@ -245,3 +245,27 @@ def test_moto_cloudformation_creates_the_expanded_stack(expanded):
     readme = (ROOT / "README.md").read_text()
     for cfn_type in (*made["unsupported"], *made["dropped"]):
         assert cfn_type in readme, f"README does not say moto cannot create {cfn_type}"
+
+
+def test_the_site_answers_at_the_stage_address_or_at_its_own_domain(expanded):
+    """Both ways work: URLs carry the stage prefix (chalicelib/urls.py), or SiteDomain maps
+    the stage at the root of a custom address, with its certificate and optional DNS record."""
+    resources = expanded["Resources"]
+    domain = resources["SiteDomainName"]
+    mapping = resources["SiteBasePath"]
+    record = resources["SiteRecord"]
+    assert (domain["Condition"], mapping["Condition"], record["Condition"]) == (
+        "HasSiteDomain",
+        "HasSiteDomain",
+        "HasSiteZone",
+    )
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    assert domain["Properties"]["RegionalCertificateArn"] == {"Ref": "SiteCertificateArn"}
+    assert "BasePath" not in mapping["Properties"]  # the root: no prefix in any URL
+    assert mapping["Properties"]["Stage"] == "api"
+    assert record["Properties"]["AliasTarget"]["DNSName"] == {
+        "Fn::GetAtt": ["SiteDomainName", "RegionalDomainName"]
+    }
+    site_url = expanded["Outputs"]["SiteUrl"]["Value"]["Fn::If"]
+    assert site_url[0] == "HasSiteDomain"
+    assert "execute-api" in site_url[2]["Fn::Sub"] and site_url[2]["Fn::Sub"].endswith("/api")
