@@ -75,6 +75,12 @@ pytest: $(STAMP) $(WHEELHOUSE)
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench
 
+## A standard free-plan company's month in US dollars by service (issue 24), from measured
+## capacity units, server times, e-mails and S3 at tests/perf/aws_prices.json's list prices.
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python -m tests.perf.bench_cost
+
 ## Security suites alone at full strength (every payload, more fuzz examples), as `make test` runs them.
 security: $(STAMP)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
