@@ -51,9 +51,9 @@ class AwsCallLog:
     def record(self, model, params, **_: object) -> None:
         call = AwsCall(model.service_model.service_name, model.name, dict(params))
         call.thread = threading.get_ident()
+        call.started = time.perf_counter()
         if self.observe is not None and call.service == "dynamodb":
             call.before = self.observe(call, "before")
-        call.started = time.perf_counter()
         with self.lock:
             self.calls.append(call)
         return None if self.answer is None else self.answer(call)

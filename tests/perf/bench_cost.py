@@ -93,9 +93,12 @@ def _measure(name: str, kind: str, send: Callable[[], object]) -> Measured:
 def _s3_bytes(call: AwsCall) -> int:
     if call.service != "s3" or call.operation != "PutObject":
         return 0
-    # The request's own header: the body is a stream already consumed and closed.
+    # The request's own header, or the length of the chunk s3transfer streamed (closed now).
     headers = {k.lower(): v for k, v in (call.params.get("headers") or {}).items()}
-    return int(headers.get("content-length", 0))
+    if "content-length" in headers:
+        return int(headers["content-length"])
+    body = call.params.get("body")
+    return len(body) if hasattr(body, "__len__") else 0
 
 
 # -- the standard company ------------------------------------------------------------
@@ -248,17 +251,26 @@ def measure_actions(company: Company) -> list[Measured]:
 
 
 def _replayer(recorded: list[AwsCall]) -> Callable[[AwsCall], tuple[object, dict]]:
-    """Answers the page's calls, in order, with the answers they got when recorded."""
+    """Answers each call with the answer the same request got when recorded (reads that
+    overlap on threads arrive in any order); a request whose body differs (a timestamp
+    in it) gets the next recorded answer of its operation."""
     ok = SimpleNamespace(status_code=200, headers={})
-    position = [0]
+    by_body = {(c.operation, c.params.get("body")): c.parsed or {} for c in recorded}
+    by_operation: dict[str, list[dict]] = {}
+    for c in recorded:
+        by_operation.setdefault(c.operation, []).append(c.parsed or {})
+    turn: dict[str, int] = {}
 
     def answer(call: AwsCall) -> tuple[object, dict]:
-        index = position[0] % len(recorded)
-        expected = recorded[index]
-        if (expected.service, expected.operation) != (call.service, call.operation):
-            raise RuntimeError(f"replay: {call.operation} where {expected.operation} was recorded")
-        position[0] = index + 1
-        return ok, expected.parsed or {}
+        found = by_body.get((call.operation, call.params.get("body")))
+        if found is None:
+            answers = by_operation.get(call.operation)
+            if not answers:
+                raise RuntimeError(f"replay: {call.operation} was not recorded")
+            index = turn.get(call.operation, 0)
+            turn[call.operation] = index + 1
+            found = answers[index % len(answers)]
+        return ok, found
 
     return answer
 

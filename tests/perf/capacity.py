@@ -25,6 +25,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -137,8 +138,18 @@ def _writes(call: AwsCall) -> list[tuple[str, dict, str]]:
     return found
 
 
+# The network's share of a round trip, added to every DynamoDB request while the bench
+# measures: moto answers in-process in a fraction of a millisecond, while holding the
+# GIL, so two reads a page sends together would barely overlap in time and the critical
+# path could not be read from the timestamps. A sleep releases the GIL as a socket does.
+LATENCY_SECONDS = 0.01
+
+
 def observe(call: AwsCall, phase: str) -> object:
-    """The stored items a write touches, before it is sent or after its answer."""
+    """The stored items a write touches, before it is sent or after its answer; before
+    each request, the network's latency."""
+    if phase == "before":
+        time.sleep(LATENCY_SECONDS)
     if call.operation not in WRITES:
         return None
     return [_stored(table, key) for table, key, _ in _writes(call)]
@@ -280,10 +291,11 @@ def total_units(calls: Iterable[AwsCall]) -> Units:
 def sequential_round_trips(calls: list[AwsCall]) -> int:
     """The longest chain of DynamoDB requests each sent after an earlier one answered.
 
-    Measured from the requests' own timestamps: two requests in flight at the same time
-    (threads, one BatchGetItem) are one round trip; a request sent after another's
-    answer may depend on it, so it counts as the next step (a process that never
-    overlaps requests has a critical path as long as its request count).
+    Measured from the requests' own timestamps (each with ``LATENCY_SECONDS`` of
+    network while measured): two requests in flight at the same time (threads) are one
+    round trip; a request sent after another's answer may depend on it, so it counts as
+    the next step (a process that never overlaps requests has a critical path as long as
+    its request count).
     """
     dynamo = sorted((c for c in calls if c.service == "dynamodb"), key=lambda c: c.started)
     depth: list[int] = []
