@@ -70,7 +70,8 @@ pytest: $(STAMP) $(WHEELHOUSE)
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
 	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 $(BIN)/python -m pytest tests/load
 
-## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
+## Cost figures against their floors (cold start, requests per page, export, jobs; capacity
+## units, round trips, server time and the month in dollars: issue 24); last line JSON.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench
