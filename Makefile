@@ -72,10 +72,17 @@ pytest: $(STAMP) $(WHEELHOUSE)
 	CHECKOS_SUITE=perf $(BIN)/python -m pytest -n 2 --dist loadfile tests/perf
 	CHECKOS_SUITE=load LOAD_CLIENTS=8 LOAD_OPERATIONS=15 LOAD_RACES=2 STAFF_ROUNDS=1 $(BIN)/python -m pytest tests/load
 
-## Cost figures against their floors (cold start, requests per page, export, jobs); last line JSON.
+## Cost figures against their floors (cold start, requests per page, export, jobs; capacity
+## units, round trips, server time and the month in dollars: issue 24); last line JSON.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench
+
+## A standard free-plan company's month in US dollars by service (issue 24), from measured
+## capacity units, server times, e-mails and S3 at tests/perf/aws_prices.json's list prices.
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python -m tests.perf.bench_cost
 
 ## Security suites alone at full strength (every payload, more fuzz examples), as `make test` runs them.
 security: $(STAMP)

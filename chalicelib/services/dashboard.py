@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from chalicelib.db.orders import OrderEntry
+from chalicelib.db.overlap import together
 from chalicelib.db.stats import StatSnapshot, read_stats, week_of
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.charts import ColumnChart, HBarChart, column_chart, hbar_chart
@@ -81,9 +82,13 @@ class Dashboard:
 
 
 def build_dashboard(company_id: str, locale: str) -> Dashboard:
-    """Read the counters (one Query) and the open entries (one Query), lay out the charts."""
-    stats = read_stats(company_id)
-    open_now = list(orders.open_entries(company_id))
+    """Read the counters (one Query) and the open entries (one Query), lay out the charts.
+
+    The two Queries go out together (``db/overlap.py``): one round trip after the session.
+    """
+    stats, open_now = together(
+        lambda: read_stats(company_id), lambda: list(orders.open_entries(company_id))
+    )
     return layout(stats, open_now, now().date(), locale)
 
 

@@ -207,11 +207,13 @@ class SheetWriter:
         # Imported here only: a cold start of the web Lambda never pays for openpyxl.
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import Cell
         from openpyxl.styles import Alignment, Font, PatternFill
         from openpyxl.utils import get_column_letter
 
         self._cell = WriteOnlyCell
         self.formats = {**self.FORMATS, **(self.DAY_FIRST if locale != "en" else {})}
+        self._cell_type = Cell
         columns = [_fitted(column) for column in columns]
         self.columns = columns
         self.rows = 0
@@ -239,6 +241,9 @@ class SheetWriter:
             header.append(cell)
         self.sheet.append(header)
         self._converters = [(column, self._converter(column.kind)) for column in columns]
+        # Rows go out as the cells the converters made: openpyxl's own row builder would
+        # type every value again (and raise, catch and replace each styled cell).
+        self.sheet._values_to_row = self._placed  # type: ignore[method-assign]
 
     def _page_setup(self) -> None:
         sheet = self.sheet
@@ -256,45 +261,77 @@ class SheetWriter:
         self.sheet.append([convert(column.value(order)) for column, convert in self._converters])
         self.rows += 1
 
-    # Each column gets its converter once. Styled cells (number formats, guarded text)
-    # are one reusable cell per column: the streamed sheet writes a row out as it is
-    # appended, so the next row can set the same cell's value again. This keeps the
-    # writer within a small factor of openpyxl's bare write loop (`make bench`).
+    # Each column gets its converter once, and its own reusable cells (plain, formatted,
+    # guarded text): the streamed sheet writes a row out as it is appended, so the next
+    # row can set the same cells again. A converter types the cell itself (it knows its
+    # column's kind), so no value is typed twice and no style object is made per cell.
+    # This keeps the writer near openpyxl's bare write loop (`make bench`).
 
     def _converter(self, kind: str) -> Callable[[object], object]:
         guard = self._guarded_text()
         if kind == "text":
-            return lambda value: None if value is None or value == "" else guard(str(value))
+
+            def text(value: object) -> object:
+                if value is None or value == "":
+                    return None
+                return guard(str(value))
+
+            return text
         if kind in self.formats:
             formatted = self._cell(self.sheet)
             formatted.number_format = self.formats[kind]
+            data_type = "n" if kind == "number" else "d"
 
             def styled(value: object) -> object:
                 if value is None or value == "":
                     return None
                 if isinstance(value, str):
                     return guard(value)
-                formatted.value = value
+                formatted._value, formatted.data_type = value, data_type
                 return formatted
 
             return styled
-        return lambda value: None if value is None or value == "" else value
+        plain = self._cell(self.sheet)
+
+        def number(value: object) -> object:
+            if value is None or value == "":
+                return None
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                plain._value, plain.data_type = value, "n"
+                return plain
+            return value  # anything else: openpyxl types it (``_placed``)
+
+        return number
 
     def _guarded_text(self) -> Callable[[str], object]:
+        plain = self._cell(self.sheet)
+        plain.data_type = "s"
         cell = self._cell(self.sheet)
         cell.quotePrefix = True
+        cell.data_type = "s"
 
         def text(value: str) -> object:
             value = _clean(value)
             if not value.startswith(FORMULA_PREFIXES):
-                return value
+                plain._value = value
+                return plain
             # Keep the value, force the text type: a string cell is never evaluated,
             # and quotePrefix keeps it text when someone edits it in Excel.
-            cell.value = value
-            cell.data_type = "s"
+            cell._value = value
             return cell
 
         return text
+
+    def _placed(self, cells: list[object], row_idx: int) -> Iterator[object]:
+        """A row's cells at their places, for the streamed sheet's writer (which writes
+        each as it comes, so a cell reused by the next row is written before it changes)."""
+        for col_idx, cell in enumerate(cells, 1):
+            if cell is None:
+                continue
+            if not isinstance(cell, self._cell_type):  # a value no converter typed: as openpyxl
+                cell = self._cell(self.sheet, value=cell)
+            cell.row, cell.column = row_idx, col_idx
+            yield cell
 
     def save(self, out: IO[bytes]) -> None:
         self.sheet.auto_filter.ref = f"A1:{self._last_column}{self.rows + 1}"

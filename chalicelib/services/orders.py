@@ -45,6 +45,7 @@ from chalicelib.db.orders import (
     OrderEvent,
     OrderMessage,
 )
+from chalicelib.db.overlap import together
 from chalicelib.db.partners import Partnership
 from chalicelib.db.stats import rating_updates, stat_updates
 from chalicelib.domain import visibility, workflow
@@ -414,12 +415,14 @@ def order_view(
     *,
     events_before: str | None = None,
     messages_before: str | None = None,
+    link_reader: Callable[[str, str], Partnership | None] | None = None,
 ) -> OrderView:
     """Order, newest history and newest chat: two Queries reading at most a page each.
 
     ``*_before`` are cursors from an "older" link; one that is not a valid cursor of
     this order, for this company, shows the newest page. Another company's order is
-    "not found".
+    "not found". ``link_reader`` reads an executor's partnership with the owner
+    (``link_of`` unless the caller already has the company's partnerships coming).
     """
     scope = f"{company_id}:{order_id}"
     # Strongly consistent: every write (register, edit, status, chat) redirects here,
@@ -437,7 +440,8 @@ def order_view(
     # GetItem): a deleted link hides the open orders, a suspended one leaves them
     # read-only (``visibility.order_access``).
     order = view.order
-    link = link_of(company_id, order.company_id) if company_id != order.company_id else None
+    read_link = link_reader or link_of
+    link = read_link(company_id, order.company_id) if company_id != order.company_id else None
     view.access = access_for(order, company_id, link)
     view.link = link
     if not view.access.visible:
@@ -536,17 +540,20 @@ def read_partition(
     """
     partition = keys.order(order_id)
     anchors: dict[str, Item] = {}
-    events, older_events = _side(
-        partition, Item.sk <= Order.SK, EVENT_PREFIX, events_before, page, consistent, anchors
-    )
-    messages, older_messages = _side(
-        partition,
-        Item.sk >= MESSAGE_PREFIX,
-        MESSAGE_PREFIX,
-        messages_before,
-        page,
-        consistent,
-        anchors,
+    # The two sides need nothing from each other: one round trip (``db/overlap.py``).
+    (events, older_events), (messages, older_messages) = together(
+        lambda: _side(
+            partition, Item.sk <= Order.SK, EVENT_PREFIX, events_before, page, consistent, anchors
+        ),
+        lambda: _side(
+            partition,
+            Item.sk >= MESSAGE_PREFIX,
+            MESSAGE_PREFIX,
+            messages_before,
+            page,
+            consistent,
+            anchors,
+        ),
     )
     paged = ((Order.SK, events_before), (RATING_SK, messages_before))
     missing = [sk for sk, cursor in paged if cursor]
@@ -611,6 +618,19 @@ def team(company_id: str) -> dict[str, str]:
     """The company's users (technicians to assign), id -> name, in one Query."""
     users = Item.query(keys.company(company_id), Item.sk.startswith("USER#"))
     return {u.user_id: u.name for u in users if isinstance(u, User)}
+
+
+def team_and_usage(company_id: str) -> tuple[dict[str, str], int]:
+    """The new-order form's reads, sent together: the team and this month's usage."""
+    found, usage = together(lambda: team(company_id), lambda: usage_this_month(company_id))
+    return found, usage
+
+
+def order_and_team(company_id: str, order_id: str) -> tuple[Order, dict[str, str]]:
+    """The edit form's reads, sent together: the order (``load_order``: another
+    company's is not found) and the team."""
+    order, found = together(lambda: load_order(company_id, order_id), lambda: team(company_id))
+    return order, found
 
 
 def monthly_limit(company: Company) -> int:

@@ -16,6 +16,7 @@ from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Invitation, LinkToken, Login, User
 from chalicelib.db.base import cancellation_codes, conflicted, failed_keys, transaction
+from chalicelib.db.overlap import together
 from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
 from chalicelib.domain.passwords import hash_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
@@ -58,10 +59,13 @@ class Team:
 
 
 def list_team(company_id: str) -> Team:
-    """A company's users and pending invitations: one Query for each."""
-    users = list(User.query(keys.company(company_id), User.sk.startswith(User.SK_PREFIX)))
+    """A company's users and pending invitations: one Query for each, sent together."""
+    users, invitations = together(
+        lambda: list(User.query(keys.company(company_id), User.sk.startswith(User.SK_PREFIX))),
+        lambda: pending_invitations(company_id),
+    )
     users.sort(key=lambda user: (not user.is_admin, user.name.casefold(), user.email))
-    return Team(users=users, invitations=pending_invitations(company_id))
+    return Team(users=users, invitations=invitations)
 
 
 def pending_invitations(company_id: str) -> list[Invitation]:

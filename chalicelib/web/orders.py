@@ -82,19 +82,20 @@ def _day(iso: str):
 def new_order(ctx: Ctx) -> Response:
     assert ctx.principal is not None
     company = ctx.principal.company
-    team = orders.team(company.company_id)
     limit = orders.monthly_limit(company)
     if ctx.method == "GET":
+        team, usage = orders.team_and_usage(company.company_id)
         return ctx.render(
             "pages/order_form.html",
             order=None,
             values={"priority": "normal"},
             errors={},
             team=team,
-            usage=orders.usage_this_month(company.company_id),
+            usage=usage,
             limit=limit,
             conflict=None,
         )
+    team = orders.team(company.company_id)
     try:
         _writable(ctx)
         order = orders.register_order(company, _actor(ctx), ctx.form, team, locale=ctx.locale)
@@ -130,14 +131,14 @@ def order_detail(
 ) -> Response:
     """The order page; forms posted elsewhere re-show it with their errors (and what was typed)."""
     assert ctx.principal is not None
-    view = orders.order_view(
-        ctx.principal.company_id,
+    # The order's view, and sharing with a partner: what this company may do (an
+    # executor fewer actions).
+    view, panel = partners.order_page(
+        ctx.principal.company,
         order_id,
         events_before=ctx.query.get("history_before") or None,
         messages_before=ctx.query.get("chat_before") or None,
     )
-    # Sharing with a partner: what this company may do (an executor fewer actions).
-    panel = partners.order_panel(ctx.principal.company, view.order, view.link)
     return ctx.render(
         "pages/order_detail.html",
         status=status,
@@ -163,9 +164,8 @@ def _colour(order: orders.Order) -> str | None:
 def edit_order(ctx: Ctx, order_id: str) -> Response:
     assert ctx.principal is not None
     company = ctx.principal.company
-    order = orders.load_order(company.company_id, order_id)
+    order, team = orders.order_and_team(company.company_id, order_id)
     orders.require_owner(order, company.company_id)  # a partner executes, never edits
-    team = orders.team(company.company_id)
     if ctx.method == "GET":
         return ctx.render(
             "pages/order_form.html",
