@@ -109,7 +109,7 @@ def test_a_session_idle_past_the_timeout_ends_and_one_just_inside_it_lives(clien
     assert owner.get("/orders").status_code == 200  # and the request renews the idle time
     clock.shift(idle - timedelta(seconds=1))
     assert owner.get("/orders").status_code == 200
-    clock.shift(idle + timedelta(seconds=1))
+    clock.shift(idle)  # idle for exactly the timeout: over
     answer = owner.get("/orders")
     assert answer.status_code == 303 and answer.headers["Location"].startswith("/login")
     assert "sid" not in owner.cookies
@@ -122,7 +122,10 @@ def test_the_idle_stamp_is_renewed_after_a_minute_not_on_every_request(client, c
     clock.shift(timedelta(seconds=30))
     owner.get("/orders")
     assert owner.cookies["sid"] == cookie
-    clock.shift(timedelta(seconds=61))
+    clock.shift(timedelta(seconds=30))  # a minute exactly since the stamp: not yet renewed
+    owner.get("/orders")
+    assert owner.cookies["sid"] == cookie
+    clock.shift(timedelta(seconds=1))
     owner.get("/orders")
     assert owner.cookies["sid"] != cookie
 
@@ -200,3 +203,46 @@ def test_a_method_a_page_does_not_take_is_the_translated_error_page_not_json(cli
     assert "MethodNotAllowedError" not in body
     assert translate("pt-BR", "error.400.title") in body
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_signed_cookie_of_the_wrong_shape_is_no_session(client):
+    """Only a list of four (token, user, company, last seen) is a session; anything else
+    signed with the key (another purpose's shape) reads as signed out, never a 500."""
+    from chalicelib.web import http
+
+    for shape in (["token", "user", "company"], "abcd", {"a": 1, "b": 2, "c": 3, "d": 4}):
+        tab = WebSession(client)
+        tab.cookies["sid"] = http.pack(shape, "session")
+        answer = tab.get("/orders")
+        assert answer.status_code == 303, shape
+        assert answer.headers["Location"].startswith("/login"), shape
+
+
+def test_log_lines_of_a_signed_in_request_name_its_company(client, monkeypatch):
+    import io
+    import json
+    import logging
+
+    from chalicelib import logs
+    from chalicelib.services import orders
+    from tests.web.factories import ids_of
+
+    owner = sign_up(client)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger("checkos").addHandler(handler)
+    real = orders.list_orders
+
+    def logged(*args, **kwargs):
+        logging.getLogger("checkos.test").error("listing orders")  # tests log errors only
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(orders, "list_orders", logged)
+    try:
+        assert owner.get("/orders").status_code == 200
+    finally:
+        logging.getLogger("checkos").removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    mine = [line for line in lines if line["message"] == "listing orders"]
+    assert mine and all(line["company_id"] == ids_of(owner)[0] for line in mine)
