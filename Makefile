@@ -89,10 +89,11 @@ security: $(STAMP)
 	CHECKOS_THOROUGH=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests/security
 
 ## Mutation testing of the checks that guard tenants and secrets (infra/mutation.toml):
-## mutmut in a temporary copy of the checkout, one worker; killed/survived/equivalent per module.
+## mutmut in a temporary copy of the checkout, MUTATION_CHILDREN workers (1); killed/survived/equivalent per module.
 ## ONLY="customers partners" runs some modules (names in infra/mutation.toml).
+MUTATION_CHILDREN ?= 1
 mutation: $(STAMP)
-	time $(BIN)/python -m infra.mutation $(if $(ONLY),--only $(ONLY),)
+	time $(BIN)/python -m infra.mutation $(if $(ONLY),--only $(ONLY),) --children $(MUTATION_CHILDREN)
 
 ## Load test against the local stack on a loopback moto server, then the invariant checker.
 load: $(STAMP)

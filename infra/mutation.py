@@ -2,11 +2,11 @@
 
 The checkout is copied to a temporary folder (nothing is written into the
 source tree); each module of infra/mutation.toml is mutated there on its own,
-with one worker, against its few test files. Prints killed / survived /
+with one worker (--children N for more), against its few test files. Prints killed / survived /
 equivalent per module, every surviving mutant with its diff, and the figure
 line; exits 1 while a non-equivalent mutant survives.
 
-    python -m infra.mutation [--only MODULE ...] [--keep]
+    python -m infra.mutation [--only MODULE ...] [--children N] [--keep]
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def statuses(workdir: Path, env: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def run_module(name: str, module: dict, equivalents: list[dict], base: Path) -> Outcome:
+def run_module(
+    name: str, module: dict, equivalents: list[dict], base: Path, children: int = 1
+) -> Outcome:
     started = time.monotonic()
     outcome = Outcome(name)
     workdir = base / name
@@ -141,7 +143,7 @@ def run_module(name: str, module: dict, equivalents: list[dict], base: Path) -> 
     globs = [mutant_glob(module["path"], f) for f in module["functions"]]
     # A session of its own: an interrupted run takes mutmut's forked workers down with it.
     run = subprocess.Popen(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", "1", *globs],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *globs],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -188,6 +190,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="modules of infra/mutation.toml to run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
+    parser.add_argument(
+        "--children", type=int, default=1, help="mutants tested at once (one per free core)"
+    )
     args = parser.parse_args()
     config = tomllib.loads(CONFIG.read_text(encoding="utf-8"))
     modules: dict[str, dict] = config["modules"]
@@ -202,7 +207,7 @@ def main() -> int:
         # One snapshot of the checkout at the start: edits made meanwhile do not leak in.
         copy_checkout(base / "checkout")
         for name in chosen:
-            outcome = run_module(name, modules[name], equivalents, base)
+            outcome = run_module(name, modules[name], equivalents, base, args.children)
             outcomes.append(outcome)
             print(
                 f"{name}: mutants={outcome.mutants}, killed={outcome.killed}, "
