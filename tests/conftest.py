@@ -75,6 +75,18 @@ def _no_scan_anywhere() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _settings_of_the_test_stage() -> None:
+    """Settings read here, outside any request: chalice's test client swaps in
+    .chalice/config.json's variables (STAGE=dev) while it runs one, so settings first
+    read inside a request (after a test cleared the cache) would be the dev stage's."""
+    from chalicelib.config import get_settings
+
+    if get_settings().stage != os.environ["STAGE"]:
+        get_settings.cache_clear()
+        assert get_settings().stage == os.environ["STAGE"]
+
+
+@pytest.fixture(autouse=True)
 def _background_jobs_end_with_their_test() -> Iterator[None]:
     yield
     from tests.background import join_background

@@ -33,6 +33,7 @@ def key_ring(aws, monkeypatch) -> Iterator[object]:
     yield rotate_now
     monkeypatch.undo()
     get_settings.cache_clear()
+    get_settings()  # read back now, outside any request (see tests/conftest.py)
     signing_keys.forget()
 
 

@@ -29,7 +29,7 @@ from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, Throttle
 from chalicelib.domain import limits
 from chalicelib.domain.logos import MAX_UPLOAD_BYTES
-from chalicelib.i18n import translate
+from chalicelib.i18n import catalog, variants
 from chalicelib.services import accounts, custom_fields, customers, intake, orders, partners, users
 from chalicelib.services.sessions import now
 from chalicelib.web.outbox import SentMail
@@ -139,9 +139,12 @@ def _backend():
 
 
 def says(page: str, locale: str, key: str) -> bool:
-    """The page shows the translated message (its text up to the first placeholder)."""
-    head = translate(locale, key).split("{", 1)[0].strip()
-    return bool(head) and html.escape(head, quote=True) in page
+    """The page shows the translated message (its text up to the first placeholder), in
+    any of its plural forms."""
+    entry = catalog().get(key)
+    texts = variants(entry.get(locale) or entry["en"]) if entry else (key,)
+    heads = [text.split("{", 1)[0].strip() for text in texts]
+    return any(head and html.escape(head, quote=True) in page for head in heads)
 
 
 def says_limit(page: str, locale: str, key: str) -> bool:

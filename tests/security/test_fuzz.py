@@ -150,10 +150,12 @@ class _Problems(HTMLParser):
         self._depth = 0
         self._text: list[str] = []
         self._error_page = 0  # paragraphs still to take after <p class="status-code">
+        self._link = 0  # inside a link of a problem element: an action ("Reload"), not the message
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._tag is not None:
             self._depth += tag == self._tag
+            self._link += tag == "a"
             return
         named = dict(attrs)
         classes = (named.get("class") or "").split()
@@ -166,6 +168,8 @@ class _Problems(HTMLParser):
             self._tag, self._depth, self._text = tag, 1, []
 
     def handle_endtag(self, tag: str) -> None:
+        if self._tag is not None and tag == "a" and self._link:
+            self._link -= 1
         if self._tag == tag:
             self._depth -= 1
             if self._depth == 0:
@@ -173,7 +177,7 @@ class _Problems(HTMLParser):
                 self._tag = None
 
     def handle_data(self, data: str) -> None:
-        if self._tag is not None:
+        if self._tag is not None and not self._link:
             self._text.append(data)
 
 

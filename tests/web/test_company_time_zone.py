@@ -77,6 +77,8 @@ def _order_through_its_life(tab: WebSession, clock) -> tuple[str, str]:
     answer = tab.post("/orders/new", {**ORDER, "customer_email": customer})
     assert answer.status_code == 303, tab.text()
     order_id = answer.headers["Location"].rsplit("/", 1)[1]
+    clock.move_to(REGISTERED + (STARTED - REGISTERED) / 2)
+    tab.get("/orders")  # in use meanwhile: an hour without a request would end the session
     clock.move_to(STARTED)
     tab.get(f"/orders/{order_id}")
     version = re.search(r'name="version" value="(\d+)"', tab.text()).group(1)
