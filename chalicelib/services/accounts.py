@@ -358,7 +358,7 @@ def _used_just_now(company: Company, code: str) -> bool:
     if used.expires_at is None or used.expires_at <= now():
         return False
     given = "".join(ch for ch in code if ch.isdigit())
-    if not hmac.compare_digest(used.code_hash, _code_digest(company.company_id, given)):
+    if not _code_matches(used.code_hash, company.company_id, given):
         return False
     return _validated_meanwhile(company, used.email)
 

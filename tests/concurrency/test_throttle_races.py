@@ -116,10 +116,10 @@ def test_twenty_parallel_code_guesses_get_at_most_the_code_tries(aws, monkeypatc
     compared: list[str] = []
     lock = threading.Lock()
 
-    def counting_digest(company_id: str, code: str) -> str:
+    def counting_digest(company_id: str, code: str, key: str | None = None) -> str:
         with lock:
             compared.append(code)
-        return real(company_id, code)
+        return real(company_id, code, key)
 
     monkeypatch.setattr(accounts, "_code_digest", counting_digest)
 
