@@ -148,29 +148,30 @@ def write_transaction(what: str, build: Callable[[TransactWrite], None]) -> Tran
     failed: that answer is the caller's). Returns the committed transaction; after
     CONFLICT_ATTEMPTS the last TransactWriteError is raised (a "busy, try again" page).
     """
-    for attempt in range(CONFLICT_ATTEMPTS):
+
+    def attempt() -> TransactWrite:
         tx = transaction()
-        try:
-            with tx:
-                build(tx)
-        except TransactWriteError as error:
-            if only_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
-                conflict_pause(attempt)
-                continue
-            retried(what, attempt)
-            raise
-        retried(what, attempt)
+        with tx:
+            build(tx)
         return tx
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return _retrying(
+        what, attempt, lambda e: isinstance(e, TransactWriteError) and only_conflicted(e)
+    )
 
 
 def retry_single_write(what: str, write: Callable[[], T]) -> T:
     """Run one PutItem/UpdateItem/DeleteItem again while a transaction holds its item."""
+    return _retrying(what, write, single_write_conflicted)
+
+
+def _retrying(what: str, run: Callable[[], T], conflicted: Callable[[Exception], bool]) -> T:
+    """``run`` again, with back-off, while it fails only for a concurrent transaction."""
     for attempt in range(CONFLICT_ATTEMPTS):
         try:
-            result = write()
+            result = run()
         except Exception as error:
-            if single_write_conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+            if conflicted(error) and attempt + 1 < CONFLICT_ATTEMPTS:
                 conflict_pause(attempt)
                 continue
             retried(what, attempt)
