@@ -379,10 +379,10 @@ def _disable_partnership(eraser: Eraser, mine: Partnership, company: Company | N
                 tx.delete(mine)
                 if theirs is not None and theirs.state != partners.DISABLED and company:
                     # The partner's item, told from its side: disabled by the deleted company.
-                    ours_next = partners._next(
+                    ours_next = partners.next_state(
                         mine, company, "", kind="deleted", state=partners.DISABLED, awaiting=None
                     )
-                    updated = partners._mirror(ours_next, company)
+                    updated = partners.mirror(ours_next, company)
                     tx.save(
                         updated,
                         condition=(Partnership.rev == int(theirs.rev))
@@ -503,7 +503,7 @@ def _keep_for_executor(eraser: Eraser, order: Order, entry: OrderEntry) -> None:
     for items in _order_pages(order.order_id):
         eraser.delete_keys((i.pk, i.sk) for i in items if _is_customer_data(i))
     for _attempt in range(ORDER_ATTEMPTS):
-        before = orders._snapshot(order)
+        before = orders.snapshot(order)
         order.customer_name = ERASED_NAME
         for name in CUSTOMER_FIELDS:
             setattr(order, name, "")
@@ -512,7 +512,7 @@ def _keep_for_executor(eraser: Eraser, order: Order, entry: OrderEntry) -> None:
         order.rating = None
         if order.source == "intake":
             order.created_by_name = ERASED_NAME  # the customer created it through the form
-        event = orders._event(
+        event = orders.new_event(
             order, Actor(name=order.owner_name or "", kind="system"), "owner_erased", now()
         )
         # The last change may have been the customer's (a rating): it names them.
@@ -555,15 +555,17 @@ def _hand_back(eraser: Eraser, entry: OrderEntry, company: Company | None) -> No
         if order is None or order.executor_id != eraser.company_id:
             eraser.delete_keys([(entry.pk, entry.sk)])
             return
-        before = orders._snapshot(order)
+        before = orders.snapshot(order)
         name = order.executor_name or (company.name if company else "")
         order.executor_id = order.executor_name = None
         order.quote_required = False
-        partners._clear_quote(order)
-        event = orders._event(order, Actor(name=name, kind="system"), "unshared", now(), note=name)
+        partners.clear_quote(order)
+        event = orders.new_event(
+            order, Actor(name=name, kind="system"), "unshared", now(), note=name
+        )
         eraser._before_write(len(orders.entries_for(before)))
         try:
-            orders._save_change(before, order, event, expected_version=int(order.version or 0))
+            orders.save_change(before, order, event, expected_version=int(order.version or 0))
         except orders.EditConflict:
             continue
         eraser._after_write(

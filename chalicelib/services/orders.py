@@ -170,7 +170,7 @@ def _check_time(check: Checker, name: str) -> str | None:
         return None
 
 
-def _check_decimal(
+def check_decimal(
     check: Checker, name: str, *, required: bool = False, locale: str = "en"
 ) -> str | None:
     """An amount typed the way ``locale`` writes numbers; ambiguous text is refused."""
@@ -207,7 +207,7 @@ def check_order_form(
         technician = ""
     values["technician_id"] = technician or None
     values["technician_name"] = team.get(technician) if technician else None
-    values["estimated_value"] = _check_decimal(check, "estimated_value", locale=locale)
+    values["estimated_value"] = check_decimal(check, "estimated_value", locale=locale)
     custom = check_custom_fields(check, company, locale)
     check.done()
     return values, custom
@@ -223,7 +223,7 @@ def check_custom_fields(check: Checker, company: Company, locale: str = "en") ->
                 check.fail(name, "form.required")
             continue
         if spec.kind == "number":
-            value = _check_decimal(check, name, locale=locale)
+            value = check_decimal(check, name, locale=locale)
         elif spec.kind == "date":
             value = _check_date(check, name)
         elif spec.kind == "choice":
@@ -328,7 +328,7 @@ def entries_for(order: Order | None) -> dict[tuple[str, str], OrderEntry]:
     return found
 
 
-def _snapshot(order: Order) -> Order:
+def snapshot(order: Order) -> Order:
     """A detached copy, to diff entries and counters before/after a change."""
     copy = Order.from_raw_data(order.serialize())
     return copy
@@ -342,7 +342,9 @@ def _write_entries(tx: object, before: Order | None, after: Order) -> None:
         tx.save(entry)  # type: ignore[attr-defined]
 
 
-def _event(order: Order, actor: Actor, kind: str, at: datetime, **extra: str | None) -> OrderEvent:
+def new_event(
+    order: Order, actor: Actor, kind: str, at: datetime, **extra: str | None
+) -> OrderEvent:
     stamp = f"{at.isoformat()}#{random.randbytes(3).hex()}"
     return OrderEvent(
         *OrderEvent.key(order.order_id, stamp),
@@ -390,7 +392,7 @@ def links_of(company_id: str) -> dict[str, Partnership]:
 
 def shown(order: Order, access: visibility.Access) -> Order:
     """A detached copy carrying only the fields ``access`` allows (the rest blank)."""
-    copy = _snapshot(order)
+    copy = snapshot(order)
     for name in visibility.ALL_FIELDS - access.fields:
         if name == "custom":
             copy.custom = {}
@@ -727,7 +729,7 @@ def create_order(
                     condition=MonthlyUsage.count.does_not_exist() | (MonthlyUsage.count < limit),
                 )
                 tx.save(order, condition=Order.pk.does_not_exist())
-                created_event = _event(order, actor, "created", created, to_status=order.status)
+                created_event = new_event(order, actor, "created", created, to_status=order.status)
                 tx.save(created_event)
                 _write_entries(tx, None, order)
                 for item, actions in stat_updates(None, order, created):
@@ -763,7 +765,7 @@ def _tell_customer(company: Company | None, order: Order, event: OrderEvent) -> 
     customers.order_changed(company, order, event)
 
 
-def _save_change(
+def save_change(
     before: Order,
     after: Order,
     event: OrderEvent,
@@ -833,15 +835,15 @@ def edit_order(
     if order.version != expected:
         raise EditConflict(who=order.updated_by_name, when=order.updated_at)
     values, custom = check_order_form(form, company, team_members, locale)
-    before = _snapshot(order)
+    before = snapshot(order)
     changed = [name for name in EDITABLE_FIELDS if getattr(order, name) != values.get(name)]
     for name in EDITABLE_FIELDS:
         setattr(order, name, values.get(name) if values.get(name) is not None else _blank(name))
     if order.custom_values != custom:
         changed.append("custom")
     order.custom = dict(custom)
-    event = _event(order, actor, "edited", now(), note=", ".join(changed) or None)
-    _save_change(before, order, event, expected_version=expected)
+    event = new_event(order, actor, "edited", now(), note=", ".join(changed) or None)
+    save_change(before, order, event, expected_version=expected)
     return order
 
 
@@ -868,10 +870,10 @@ def change_status(
     if action == "cancel" and not note:
         raise ValidationFailed({"note": ("order.cancel_reason_required", {})})
     target = workflow.next_status(order.status, action)
-    before = _snapshot(order)
+    before = snapshot(order)
     order.status = target
     order.cancel_reason = note if action == "cancel" else None
-    event = _event(
+    event = new_event(
         order,
         actor,
         "status",
@@ -880,7 +882,7 @@ def change_status(
         to_status=target,
         note=note or None,
     )
-    _save_change(before, order, event, expected_version=int(order.version or 0), checks=checks)
+    save_change(before, order, event, expected_version=int(order.version or 0), checks=checks)
     _tell_customer(None, order, event)
     return order, event
 
@@ -913,7 +915,7 @@ def rate(
     entries (``RATING#<n>``), the ``RATING`` item and the ``STAT#RATING`` average counters.
     The order's version guards against a concurrent change (EditConflict)."""
     at = now()
-    before = _snapshot(order)
+    before = snapshot(order)
     order.rating = stars
     rating = OrderRating(
         *OrderRating.key(order.order_id),
@@ -923,9 +925,9 @@ def rate(
         updated_at=at,
     )
     note = f"{stars}/5" + (f" · {comment}" if comment else "")
-    event = _event(order, actor, "rated", at, note=note[:1000])
+    event = new_event(order, actor, "rated", at, note=note[:1000])
     old = int(previous.stars) if previous else None
-    _save_change(
+    save_change(
         before,
         order,
         event,
@@ -939,7 +941,7 @@ def rate(
 def record_event(order_id: str, actor: Actor, kind: str, note: str) -> OrderEvent:
     """A history line without changing the order (e-mail sent or failed, link revoked…)."""
     order = Order(*Order.key(order_id), order_id=order_id)  # _event keys on order_id
-    event = _event(order, actor, kind, now(), note=note[:1000])
+    event = new_event(order, actor, kind, now(), note=note[:1000])
     event.save()
     return event
 

@@ -196,7 +196,7 @@ def _mirror_entry(entry: PartnerChange) -> PartnerChange:
     )
 
 
-def _mirror(mine: Partnership, me: Company) -> Partnership:
+def mirror(mine: Partnership, me: Company) -> Partnership:
     """The other company's item, computed from ours: the same facts seen from its side."""
     return Partnership(
         *Partnership.key(mine.partner_id, mine.company_id),
@@ -218,7 +218,7 @@ def _mirror(mine: Partnership, me: Company) -> Partnership:
     )
 
 
-def _next(
+def next_state(
     current: Partnership,
     me: Company,
     actor_name: str,
@@ -256,7 +256,7 @@ def _next(
 
 def _commit(mine: Partnership, me: Company, expected: Partnership | None) -> Partnership:
     """Both sides in one transaction, each conditioned on the rev/state we decided from."""
-    theirs = _mirror(mine, me)
+    theirs = mirror(mine, me)
     if expected is None:
         condition = Partnership.pk.does_not_exist()
     else:
@@ -304,7 +304,7 @@ def _tell(partner_id: str, me: Company, *, request: Partnership | None = None) -
             reply_to=me.email if me.email_validated else None,
             from_name=me.name,
             partner=me.name,
-            relation=Terms.of(_mirror(request, me)).relation,
+            relation=Terms.of(mirror(request, me)).relation,
             changed=request.state == SUSPENDED,
             link=f"{get_settings().base_url}/partners/{me.company_id}",
             subject_params={"partner": me.name},
@@ -389,7 +389,9 @@ def accept(principal: Principal, partner_id: str, rev: str | int | None) -> Part
     _expect(current, rev)
     if current.state not in (PROPOSED, SUSPENDED) or current.awaiting != me.company_id:
         raise PartnershipChanged()
-    mine = _next(current, me, principal.user.name, kind="accepted", state=ACTIVE, awaiting=None)
+    mine = next_state(
+        current, me, principal.user.name, kind="accepted", state=ACTIVE, awaiting=None
+    )
     _commit(mine, me, current)
     _tell(partner_id, me)
     return mine
@@ -412,7 +414,7 @@ def change(principal: Principal, partner_id: str, form: Mapping[str, str]) -> Pa
     if terms == Terms.of(current):
         return None
     state = PROPOSED if current.state == PROPOSED else SUSPENDED
-    mine = _next(
+    mine = next_state(
         current,
         me,
         principal.user.name,
@@ -440,7 +442,7 @@ def delete(principal: Principal, partner_id: str) -> Partnership:
             # Deleted before: finish handing back what a cut-short run left.
             hand_back_open_orders(principal, partner_id)
             return current
-        mine = _next(
+        mine = next_state(
             current, me, principal.user.name, kind="deleted", state=DISABLED, awaiting=None
         )
         try:
@@ -506,13 +508,13 @@ def _return_order(order_id: str, owner_id: str, executor_id: str, actor: Actor) 
         ):
             return False  # already back, given to someone else, or closed meanwhile
         name = order.executor_name or ""
-        before = orders._snapshot(order)
+        before = orders.snapshot(order)
         order.executor_id = order.executor_name = None
         order.quote_required = False
-        _clear_quote(order)
-        event = orders._event(order, actor, "returned", now(), note=name)
+        clear_quote(order)
+        event = orders.new_event(order, actor, "returned", now(), note=name)
         try:
-            orders._save_change(before, order, event, expected_version=int(order.version or 0))
+            orders.save_change(before, order, event, expected_version=int(order.version or 0))
         except EditConflict:
             continue  # changed meanwhile: read again
         notifications.notify_company(
@@ -752,7 +754,7 @@ def join_by_invitation(token: str, new_company: Company) -> Partnership:
         updated_at=at,
         history=[_entry(at, "proposed", PROPOSED, inviter, found.invited_by, terms)],
     )
-    theirs = _mirror(mine, inviter)
+    theirs = mirror(mine, inviter)
     tx = transaction()
     try:
         with tx:
@@ -841,7 +843,7 @@ def _actor(principal: Principal, kind: str = "staff") -> Actor:
     )
 
 
-def _clear_quote(order: Order) -> None:
+def clear_quote(order: Order) -> None:
     order.quote_state = order.quote_value = order.quote_text = None
     order.quote_at = None
 
@@ -862,16 +864,16 @@ def assign_executor(
         raise PartnershipNotActive(partner=link.partner_name)
     if order.executor_id == partner_id:
         return order
-    before = orders._snapshot(order)
+    before = orders.snapshot(order)
     order.executor_id, order.executor_name, order.owner_name = (
         partner_id,
         link.partner_name,
         me.name,
     )
     order.quote_required = bool(link.quote_required)
-    _clear_quote(order)
-    event = orders._event(order, _actor(principal), "shared", now(), note=link.partner_name)
-    orders._save_change(
+    clear_quote(order)
+    event = orders.new_event(order, _actor(principal), "shared", now(), note=link.partner_name)
+    orders.save_change(
         before,
         order,
         event,
@@ -898,12 +900,12 @@ def withdraw_executor(principal: Principal, order_id: str, version: str | int | 
     former, name = order.executor_id, order.executor_name
     if former is None:
         return order
-    before = orders._snapshot(order)
+    before = orders.snapshot(order)
     order.executor_id = order.executor_name = None
     order.quote_required = False
-    _clear_quote(order)
-    event = orders._event(order, _actor(principal), "unshared", now(), note=name)
-    orders._save_change(before, order, event, expected_version=int(order.version or 0))
+    clear_quote(order)
+    event = orders.new_event(order, _actor(principal), "unshared", now(), note=name)
+    orders.save_change(before, order, event, expected_version=int(order.version or 0))
     notifications.notify_company(former, "partnership", params={"partner": me.name})
     return order
 
@@ -930,11 +932,11 @@ def send_quote(
     if order.quote_state == "approved":
         raise Conflict("partners.quote_already_approved")
     check = Checker(form)
-    value = orders._check_decimal(check, "quote_value", required=True, locale=locale)
+    value = orders.check_decimal(check, "quote_value", required=True, locale=locale)
     text = check.text("quote_text", max_len=QUOTE_TEXT_MAX, multiline=True)
     check.done()
     actor, checks = executor_guard(order, me.company_id, _actor(principal), "quote")
-    before = orders._snapshot(order)
+    before = orders.snapshot(order)
     at = now()
     order.quote_state, order.quote_value, order.quote_text, order.quote_at = (
         "pending",
@@ -943,8 +945,8 @@ def send_quote(
         at,
     )
     note = f"{value}" + (f" · {text}" if text else "")
-    event = orders._event(order, actor, "quote", at, note=note[:1000])
-    orders._save_change(
+    event = orders.new_event(order, actor, "quote", at, note=note[:1000])
+    orders.save_change(
         before, order, event, expected_version=int(order.version or 0), checks=checks
     )
     notifications.notify_company(
@@ -971,11 +973,11 @@ def decide_quote(principal: Principal, order_id: str, form: Mapping[str, str]) -
     link = own_side(me.company_id, order.executor_id)
     if link.state != ACTIVE:
         raise PartnershipNotActive(partner=link.partner_name)
-    before = orders._snapshot(order)
+    before = orders.snapshot(order)
     order.quote_state = "approved" if decision == "approve" else "rejected"
     kind = "quote_approved" if decision == "approve" else "quote_rejected"
-    event = orders._event(order, _actor(principal), kind, now(), note=order.quote_value)
-    orders._save_change(
+    event = orders.new_event(order, _actor(principal), kind, now(), note=order.quote_value)
+    orders.save_change(
         before,
         order,
         event,
