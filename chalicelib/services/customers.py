@@ -1,35 +1,34 @@
-"""Customer follow-up: e-mails, the private order link and page, chat, rating, "follow" form.
+"""Customer e-mails about an order and the private link they carry: send, renew, revoke, opt out.
 
 The customer is never a user: a 256-bit token e-mailed to them, stored only
-as its SHA-256 in ``ACCESS#<hash>``, opens one order and nothing else.
+as its SHA-256 in ``ACCESS#<hash>``, opens one order and nothing else. The
+page behind the link is ``customer_page``; the form that sends it again is
+``follow_form``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.aws.mail import MailNotSent, MailSuppressed
 from chalicelib.config import get_settings
-from chalicelib.db import keys
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import query_page, transaction
+from chalicelib.db.base import transaction
 from chalicelib.db.customers import CustomerAccess, OrderRating
-from chalicelib.db.orders import Order, OrderEntry, OrderEvent, OrderMessage
+from chalicelib.db.orders import Order, OrderEvent
 from chalicelib.domain import limits, visibility, workflow
-from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound
+from chalicelib.domain.errors import AppError, Conflict, NotFound
 from chalicelib.domain.tokens import new_token, token_hash
-from chalicelib.domain.validation import Checker
 from chalicelib.i18n import LOCALES, translate
-from chalicelib.services import companies, delivery, limiter, mailer, notifications, orders
+from chalicelib.services import companies, delivery, limiter, mailer, orders
 from chalicelib.services.logos import logo_url
-from chalicelib.services.orders import Actor, EditConflict, OrderView
+from chalicelib.services.orders import Actor, OrderView
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.customers")
@@ -38,6 +37,8 @@ log = logging.getLogger("checkos.customers")
 # for a while after it closes: enough to read the outcome and rate it.
 LINK_DAYS_OPEN = 180
 LINK_DAYS_AFTER_CLOSE = 60
+# The customer's side in figures, quoted by the help pages (services.help): the
+# page (customer_page) and the follow form (follow_form) read them from here.
 RATING_CHANGE_DAYS = 7
 MAX_COMMENT = 1000
 # The follow form: per IP and per company, in fixed windows; a matched order
@@ -47,18 +48,11 @@ FOLLOW_WINDOW = limits.rate_limit("follow", "ip").window
 FOLLOW_LIMIT_IP = limits.rate_limit("follow", "ip").maximum
 FOLLOW_LIMIT_COMPANY = limits.rate_limit("follow", "company").maximum
 FOLLOW_LIMIT_ORDER = limits.rate_limit("follow", "order").maximum
-# Customer-link chat (anyone holding the link can write, no sign-in): per link's
-# order and per client IP, so a leaked or scripted link cannot flood the order's
-# partition, the staff's notifications or the order page. Declared in domain/limits.py.
-CHAT_WINDOW = limits.rate_limit("customer-chat", "order").window
-CHAT_LIMIT_ORDER = limits.rate_limit("customer-chat", "order").maximum
-CHAT_LIMIT_IP = limits.rate_limit("customer-chat", "ip").maximum
-# Every accepted follow request answers after the same time, whether an order
-# matched (lookup + link + SES) or not, so timing tells nothing either.
-FOLLOW_ANSWER_SECONDS = 0.8
+# The follow snippet's size bounds (pixels).
+WIDTH_RANGE = (280, 1000)
+HEIGHT_RANGE = (260, 900)
 
 SYSTEM = Actor(name="CheckOS", kind="system")
-OPT_EVENTS = ("unsubscribed", "resubscribed")
 # History lines about the customer's e-mails; the latest decides what staff see.
 # "mail_bounced": SES reported a bounce or complaint for a mail about this order.
 MAIL_EVENTS = (
@@ -69,8 +63,6 @@ MAIL_EVENTS = (
     "unsubscribed",
     "resubscribed",
 )
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
-
 ACCESS_TEMPLATE = "customer_access"
 # Status an order moved to -> the e-mail telling its customer.
 STATUS_TEMPLATES: dict[str, str] = {
@@ -80,25 +72,6 @@ STATUS_TEMPLATES: dict[str, str] = {
     workflow.CANCELLED: "customer_cancelled",
     workflow.REGISTERED: "customer_reopened",
 }
-
-# Follow snippet look: a small palette (CSS classes, no inline styles).
-ACCENTS: tuple[str, ...] = ("blue", "green", "teal", "purple", "orange", "red", "graphite")
-WIDTH_RANGE = (280, 1000)
-HEIGHT_RANGE = (260, 900)
-DEFAULT_WIDTH, DEFAULT_HEIGHT = 420, 380
-MAX_BUTTON, MAX_INTRO = 40, 240
-
-
-class CompanyNotReachable(Forbidden):
-    key = "customer.company_inactive"
-
-
-class RatingNotYet(Conflict):
-    key = "customer.rating.not_completed"
-
-
-class RatingLocked(Conflict):
-    key = "customer.rating.locked"
 
 
 class MailOff(AppError):
@@ -245,7 +218,18 @@ def _mail(
 # -- the link ------------------------------------------------------------------
 
 
-def _contact(company: Company) -> dict[str, object]:
+class Contact(TypedDict):
+    """The company's contact details copied onto the ACCESS item (the page reads no Company)."""
+
+    company_name: str
+    company_phone: str
+    company_email: str
+    company_slug: str
+    company_logo_key: str | None
+    company_time_zone: str
+
+
+def _contact(company: Company) -> Contact:
     return {
         "company_name": company.name,
         "company_phone": company.phone,
@@ -292,9 +276,10 @@ def _new_link(company: Company, order: Order) -> str:
 
 def _touch_link(order: Order, company: Company | None) -> None:
     """Expiry follows the order's state; the contact copy follows the company."""
-    assert order.access_hash
+    if not order.access_hash:
+        return  # no link to keep alive (callers check; a revoke may have won meanwhile)
     access = CustomerAccess(*CustomerAccess.key(order.access_hash))
-    actions = [CustomerAccess.expires_at.set(link_expiry(order.status, now()))]
+    actions: list[Action] = [CustomerAccess.expires_at.set(link_expiry(order.status, now()))]
     if company is not None:
         actions += [getattr(CustomerAccess, k).set(v) for k, v in _contact(company).items()]
     try:
@@ -384,388 +369,6 @@ def staff_panel(company: Company, view: OrderView) -> StaffPanel:
     )
 
 
-# -- the customer's page -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompanyContact:
-    name: str
-    phone: str
-    email: str
-    public_path: str
-    logo_path: str | None
-
-
-@dataclass(frozen=True)
-class Step:
-    at: datetime
-    status: str
-    note: str
-
-
-@dataclass(frozen=True)
-class ChatLine:
-    at: datetime
-    author: str
-    kind: str
-    text: str
-
-
-@dataclass
-class CustomerView:
-    """Only what the customer may see: never internal notes, staff-only events or ids."""
-
-    order_id: str
-    company_id: str
-    number: int
-    status: str
-    customer_name: str
-    service_type: str
-    equipment: str
-    service_date: str | None
-    service_time: str | None
-    cancel_reason: str | None
-    version: int
-    company: CompanyContact
-    timeline: list[Step] = field(default_factory=list)
-    chat: list[ChatLine] = field(default_factory=list)
-    rating: OrderRating | None = None
-    rating_until: datetime | None = None
-    # Paging of the timeline and the chat ("older" links, signed for this link).
-    older_events: str | None = None
-    older_messages: str | None = None
-    events_paged: bool = False
-    messages_paged: bool = False
-    # The customer stopped this company's order e-mails (the latest opt-out line in history).
-    mail_stopped: bool = False
-    # The company's IANA zone: every time on the page is shown in it.
-    zone: str = "UTC"
-
-    @property
-    def can_rate(self) -> bool:
-        return self.status == workflow.COMPLETED and (
-            self.rating is None or (self.rating_until is not None and now() < self.rating_until)
-        )
-
-
-def _access(token: str) -> CustomerAccess:
-    """The live ACCESS item behind ``token``; anything else is the plain 404 page."""
-    if not _TOKEN.match(token or ""):
-        raise NotFound()
-    try:
-        access = CustomerAccess.get(*CustomerAccess.key(token_hash(token)), consistent_read=True)
-    except DoesNotExist:
-        raise NotFound() from None
-    # TTL deletion lags by up to days: expiry is checked here too.
-    if access.expires_at is None or access.expires_at <= now():
-        raise NotFound()
-    return access
-
-
-def _load(
-    token: str, events_before: str | None = None, messages_before: str | None = None
-) -> tuple[CustomerAccess, CustomerView, Order, OrderRating | None]:
-    """GetItem ACCESS + two Queries of a page each (orders.read_partition): the customer page.
-
-    ``*_before`` are cursors of an "older" link, signed for this very link.
-    """
-    access = _access(token)
-    scope = f"link:{token_hash(token)}"
-    view = orders.read_partition(
-        access.order_id,
-        events_before=orders.read_cursor(scope, events_before, orders.EVENT_PREFIX),
-        messages_before=orders.read_cursor(scope, messages_before, orders.MESSAGE_PREFIX),
-        consistent=True,
-    )
-    order = view.order if view is not None else None
-    # The order must still point at this very link: a replaced or revoked
-    # link is dead even if its item somehow survived.
-    if (
-        view is None
-        or order is None
-        or order.company_id != access.company_id
-        or order.access_hash != token_hash(token)
-    ):
-        raise NotFound()
-    rating = next((x for x in view.extras if isinstance(x, OrderRating)), None)
-    page = _customer_view(access, order, view.events, view.messages, rating)
-    page.older_events = orders.sign_cursor(scope, view.older_events)
-    page.older_messages = orders.sign_cursor(scope, view.older_messages)
-    page.events_paged, page.messages_paged = view.events_paged, view.messages_paged
-    return access, page, order, rating
-
-
-def _customer_view(
-    access: CustomerAccess,
-    order: Order,
-    events: list[OrderEvent],
-    messages: list[OrderMessage],
-    rating: OrderRating | None,
-) -> CustomerView:
-    timeline = [
-        Step(
-            at=e.at,
-            status=e.to_status or workflow.REGISTERED,
-            # Only a cancellation's reason is for the customer (it is e-mailed too).
-            note=e.note if e.to_status == workflow.CANCELLED else "",
-        )
-        for e in events
-        if e.kind in ("created", "status")
-    ]
-    choices = [e.kind for e in sorted(events, key=lambda e: e.sk) if e.kind in OPT_EVENTS]
-    logo = None
-    if access.company_logo_key:
-        logo = f"/logo/{access.company_id}/{access.company_logo_key.rsplit('/', 1)[-1]}"
-    order = orders.shown(order, visibility.customer_access())  # domain/visibility.py
-    return CustomerView(
-        order_id=order.order_id,
-        company_id=order.company_id,
-        number=int(order.number),
-        status=order.status,
-        customer_name=order.customer_name,
-        service_type=order.service_type,
-        equipment=" ".join(p for p in (order.brand, order.model) if p),
-        service_date=order.service_date,
-        service_time=order.service_time,
-        cancel_reason=order.cancel_reason,
-        version=int(order.version or 0),
-        company=CompanyContact(
-            name=access.company_name,
-            phone=access.company_phone,
-            email=access.company_email,
-            public_path=f"/c/{access.company_slug}" if access.company_slug else "",
-            logo_path=logo,
-        ),
-        timeline=timeline,
-        chat=[ChatLine(m.at, m.author_name, m.author_kind, m.text) for m in messages],
-        rating=rating,
-        mail_stopped=bool(choices) and choices[-1] == "unsubscribed",
-        zone=access.company_time_zone,
-        rating_until=(rating.first_rated_at + timedelta(days=RATING_CHANGE_DAYS))
-        if rating
-        else None,
-    )
-
-
-def customer_page(
-    token: str, events_before: str | None = None, messages_before: str | None = None
-) -> CustomerView:
-    """What ``/o/<token>`` shows: 3 requests (GetItem ACCESS, two Queries of a page each)."""
-    return _load(token, events_before, messages_before)[1]
-
-
-def _reachable_company(company_id: str) -> Company:
-    try:
-        company = Company.get(*Company.key(company_id))
-    except DoesNotExist:
-        raise NotFound() from None
-    if not company.active:
-        raise CompanyNotReachable()
-    return company
-
-
-def customer_message(token: str, text: str, ip: str = "") -> None:
-    """The customer writes in the order's chat; staff are told (technician, else everyone).
-
-    Rate-limited per order (the link) and per client IP (``limiter.LimitReached``).
-    """
-    _access_item, view, order, _rating = _load(token)
-    _reachable_company(order.company_id)
-    actor = Actor(name=order.customer_name, kind="customer")
-    orders.check_message(text)  # a message that cannot be sent does not count
-    limiter.count("customer-chat", order=order.order_id, ip=ip or None)
-    orders.append_message(order.order_id, actor, text)
-    watchers = [order.technician_id] if order.technician_id else None
-    kwargs = {
-        "order_id": order.order_id,
-        "order_number": view.number,
-        "params": {"author": order.customer_name},
-    }
-    if watchers:
-        notifications.notify(order.company_id, watchers, "chat_message", **kwargs)  # type: ignore[arg-type]
-    else:
-        notifications.notify_company(order.company_id, "chat_message", **kwargs)
-
-
-def check_rating(form: Mapping[str, str]) -> tuple[int, str]:
-    check = Checker(form)
-    stars = check.choice("stars", ("1", "2", "3", "4", "5"))
-    if "stars" in check.errors:
-        check.errors["stars"] = ("customer.rating.stars_required", {})
-    comment = check.text("comment", max_len=MAX_COMMENT, multiline=True)
-    check.done()
-    return int(stars), comment
-
-
-def rate_order(token: str, form: Mapping[str, str]) -> int:
-    """The customer rates a completed order, or changes the rating within 7 days of the first."""
-    stars, comment = check_rating(form)
-    for _attempt in range(3):
-        _access_item, view, order, previous = _load(token)
-        if order.status != workflow.COMPLETED:
-            raise RatingNotYet()
-        if previous is not None:
-            if view.rating_until is None or now() >= view.rating_until:
-                raise RatingLocked()
-            if int(previous.stars) == stars and previous.comment == comment:
-                return stars  # the same rating twice (a double click): nothing to change
-        _reachable_company(order.company_id)
-        try:
-            orders.rate(
-                order, Actor(name=order.customer_name, kind="customer"), stars, comment, previous
-            )
-        except EditConflict:
-            continue  # staff changed the order a moment ago: read it again
-        if stars <= 2:
-            notifications.notify_company(
-                order.company_id,
-                "bad_rating",
-                order_id=order.order_id,
-                order_number=int(order.number),
-                params={"stars": str(stars)},
-                dedupe_key=f"rating-{order.order_id}-{stars}",
-            )
-        return stars
-    raise Conflict("customer.busy")
-
-
-# -- "follow your order" form (embeddable) -------------------------------------
-
-
-@dataclass(frozen=True)
-class FollowLook:
-    button: str
-    intro: str
-    accent: str
-    width: int
-    height: int
-
-
-def default_texts(locale: str) -> tuple[str, str]:
-    """The follow form's button and introduction when the company wrote none."""
-    return translate(locale, "follow.default_button"), translate(locale, "follow.default_intro")
-
-
-def follow_look(company: Company, locale: str) -> FollowLook:
-    button, intro = default_texts(locale)
-    return FollowLook(
-        button=company.follow_button or button,
-        intro=company.follow_intro or intro,
-        accent=company.follow_accent if company.follow_accent in ACCENTS else ACCENTS[0],
-        width=int(company.follow_width or DEFAULT_WIDTH),
-        height=int(company.follow_height or DEFAULT_HEIGHT),
-    )
-
-
-def follow_values(company: Company) -> dict[str, str]:
-    return {
-        "button": company.follow_button or "",
-        "intro": company.follow_intro or "",
-        "accent": company.follow_accent or ACCENTS[0],
-        "width": str(int(company.follow_width or DEFAULT_WIDTH)),
-        "height": str(int(company.follow_height or DEFAULT_HEIGHT)),
-    }
-
-
-def _whole(check: Checker, name: str, bounds: tuple[int, int]) -> int:
-    raw = (check.data.get(name) or "").strip()
-    low, high = bounds
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        check.fail(name, "follow.bad_size", low=low, high=high)
-        return 0
-    return int(raw)
-
-
-def save_follow_settings(company: Company, form: Mapping[str, str]) -> None:
-    """Admin: the snippet's texts and look, on the Company item (blank text = default)."""
-    check = Checker(form)
-    button = check.text("button", max_len=MAX_BUTTON)
-    intro = check.text("intro", max_len=MAX_INTRO, multiline=True)
-    accent = check.choice("accent", ACCENTS)
-    width = _whole(check, "width", WIDTH_RANGE)
-    height = _whole(check, "height", HEIGHT_RANGE)
-    check.done()
-    actions = [
-        Company.follow_button.set(button) if button else Company.follow_button.remove(),
-        Company.follow_intro.set(intro) if intro else Company.follow_intro.remove(),
-        Company.follow_accent.set(accent),
-        Company.follow_width.set(width),
-        Company.follow_height.set(height),
-    ]
-    # These attributes belong to this page alone: no version condition (a
-    # profile edit elsewhere must not block it); the version still goes up.
-    company.update(actions=actions, condition=Company.pk.exists(), add_version_condition=False)
-
-
-def snippet(company: Company) -> str:
-    """The HTML a company pastes into its website."""
-    look = follow_look(company, company.locale)
-    src = f"{get_settings().base_url}/follow/{company.slug}?lang={company.locale}"
-    title = translate(company.locale, "follow.iframe_title", company=company.name)
-    from markupsafe import escape
-
-    return (
-        f'<iframe src="{escape(src)}" title="{escape(title)}" width="{look.width}" '
-        f'height="{look.height}" loading="lazy" style="border:0;max-width:100%"></iframe>'
-    )
-
-
-def _another_link_allowed(order: Order) -> bool:
-    """A matched order gets a few links per window, so nobody can flood its customer."""
-    try:
-        limiter.count("follow", order=order.order_id)
-    except limiter.LimitReached:
-        return False  # enough links for this order for now; the answer stays the same
-    return True
-
-
-def check_follow_form(form: Mapping[str, str]) -> tuple[int, str]:
-    check = Checker(form)
-    raw = (form.get("number") or "").strip().lstrip("#").strip()
-    if not raw:
-        check.fail("number", "form.required")
-    elif not raw.isdigit() or len(raw) > 9:
-        check.fail("number", "follow.bad_number")
-    email = check.email("email")
-    check.done()
-    return int(raw), email
-
-
-def _matching_order(company: Company, number: int, email: str) -> Order | None:
-    """The company's order with this number, if its customer e-mail is ``email``."""
-    entries, _ = query_page(keys.order_entries(company.company_id, f"NUM#{number}"), page_size=5)
-    for entry in entries:
-        # A partner's NUM# list also holds orders it executes for others.
-        if not isinstance(entry, OrderEntry) or entry.owner_id != company.company_id:
-            continue
-        try:
-            order = Order.get(*Order.key(entry.order_id))
-        except DoesNotExist:
-            continue
-        if order.company_id == company.company_id and order.customer_email == email:
-            return order
-    return None
-
-
-def request_link(company: Company, form: Mapping[str, str], ip: str, locale: str) -> None:
-    """The follow form: (re)send the private link if number and e-mail match an order.
-
-    The answer is the same whether or not they match (no enumeration): same
-    result, and the same answer time. Rate-limited per IP and per company.
-    """
-    number, email = check_follow_form(form)
-    limiter.count("follow", ip=ip, company=company.company_id)
-    started = time.monotonic()
-    try:
-        order = _matching_order(company, number, email)
-        if order is not None and _another_link_allowed(order):
-            send_access_link(company, order, locale)
-    except Exception:  # a failure must look like any other answer
-        log.exception("follow request failed", extra={"company": company.company_id})
-    finally:
-        time.sleep(max(0.0, FOLLOW_ANSWER_SECONDS - (time.monotonic() - started)))
-
-
 # -- opting out of order e-mails (RFC 8058 one-click) and back in -----------------------
 
 
@@ -796,24 +399,3 @@ def unsubscribe(token: str) -> delivery.OptOutLink:
             link.order_id, Actor(name=name, kind="customer"), "unsubscribed", link.address
         )
     return link
-
-
-def resubscribe(token: str) -> None:
-    """From the private link page: the order e-mails start again (recorded in history)."""
-    _access_item, _view, order, _rating = _load(token)
-    if not order.customer_email:
-        return
-    delivery.opt_in(order.company_id, order.customer_email)
-    orders.record_event(
-        order.order_id,
-        Actor(name=order.customer_name, kind="customer"),
-        "resubscribed",
-        delivery.address_key(order.customer_email),
-    )
-
-
-def stop_mail_from_page(token: str) -> None:
-    """From the private link page: the same opt-out as the e-mailed link."""
-    _access_item, _view, order, _rating = _load(token)
-    if order.customer_email:
-        unsubscribe(delivery.opt_out_token(order.company_id, order.order_id, order.customer_email))

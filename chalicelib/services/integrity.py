@@ -41,7 +41,7 @@ from chalicelib.domain import workflow
 from chalicelib.domain.validation import fold
 from chalicelib.services import directory
 from chalicelib.services.customers import LINK_DAYS_AFTER_CLOSE
-from chalicelib.services.erasure import CUSTOMER_FIELDS, ERASED_NAME
+from chalicelib.services.erasure_orders import CUSTOMER_FIELDS, ERASED_NAME
 from chalicelib.services.orders import entries_for, month_of
 from chalicelib.services.partners import DISABLED
 from chalicelib.services.sessions import now

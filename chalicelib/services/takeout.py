@@ -31,7 +31,6 @@ from typing import IO, Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.aws import files
-from chalicelib.aws.clients import client
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Invitation, User
@@ -54,7 +53,7 @@ from chalicelib.domain import visibility
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.tokens import new_id
 from chalicelib.i18n import translate
-from chalicelib.services import export, notifications, orders
+from chalicelib.services import data_rights_lambda, export, notifications, orders
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.takeout")
@@ -455,14 +454,8 @@ def _start_background(job: DataArchive) -> None:
         _threads[:] = [*(t for t in _threads if t.is_alive()), thread]
         thread.start()
         return
-    from chalicelib.services.erasure import function_name
-
-    client("lambda").invoke(
-        FunctionName=function_name(),
-        InvocationType="Event",
-        Payload=json.dumps(
-            {"job": "archive", "company_id": job.company_id, "archive_id": job.archive_id}
-        ).encode(),
+    data_rights_lambda.invoke(
+        {"job": "archive", "company_id": job.company_id, "archive_id": job.archive_id}
     )
 
 

@@ -13,7 +13,9 @@ from chalicelib.web.security import CSP
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
+customer_page = lazy_module("chalicelib.services.customer_page")
 customers = lazy_module("chalicelib.services.customers")
+follow_form = lazy_module("chalicelib.services.follow_form")
 orders = lazy_module("chalicelib.services.orders")
 
 bp = Blueprint(__name__)
@@ -31,7 +33,7 @@ PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow"}
 
 
 def _customer_page(ctx: Ctx, token: str, status: int = 200, **extra: object) -> Response:
-    view = customers.customer_page(
+    view = customer_page.customer_page(
         token, ctx.query.get("history_before") or None, ctx.query.get("chat_before") or None
     )
     context = {"page": view, "token": token, "errors": {}, "values": {}, "problem": None}
@@ -50,7 +52,7 @@ def customer_order(ctx: Ctx, token: str) -> Response:
 @route(bp, "/o/{token}/messages", methods=("POST",), auth=PUBLIC)
 def customer_message(ctx: Ctx, token: str) -> Response:
     try:
-        customers.customer_message(token, ctx.form.get("text", ""), ctx.client_ip)
+        customer_page.customer_message(token, ctx.form.get("text", ""), ctx.client_ip)
     except ValidationFailed as problem:
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
         return _customer_page(ctx, token, 422, errors=errors, values=ctx.form)
@@ -65,11 +67,11 @@ def customer_message(ctx: Ctx, token: str) -> Response:
 @route(bp, "/o/{token}/rating", methods=("POST",), auth=PUBLIC)
 def customer_rating(ctx: Ctx, token: str) -> Response:
     try:
-        customers.rate_order(token, ctx.form)
+        customer_page.rate_order(token, ctx.form)
     except ValidationFailed as problem:
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
         return _customer_page(ctx, token, 422, errors=errors, values=ctx.form)
-    except (customers.RatingNotYet, customers.RatingLocked) as problem:
+    except (customer_page.RatingNotYet, customer_page.RatingLocked) as problem:
         return _customer_page(ctx, token, 409, values=ctx.form, problem=ctx._(problem.key))
     ctx.flash("customer.rating.thanks", "success")
     return http.redirect(f"/o/{token}#rating")
@@ -79,10 +81,10 @@ def customer_rating(ctx: Ctx, token: str) -> Response:
 def customer_mail_choice(ctx: Ctx, token: str) -> Response:
     """The private page's switch: e-mails about the order back on (or off)."""
     if ctx.form.get("mail") == "on":
-        customers.resubscribe(token)
+        customer_page.resubscribe(token)
         ctx.flash("customer.mail.resumed", "success")
     else:
-        customers.stop_mail_from_page(token)
+        customer_page.stop_mail_from_page(token)
     return http.redirect(f"/o/{token}#mail")
 
 
@@ -110,12 +112,12 @@ def _follow(ctx: Ctx, slug: str) -> Response:
     company = companies.public_company(slug)
     # The snippet names the company's language: a third-party iframe gets no cookies.
     ctx.locale = normalise(ctx.query.get("lang")) or ctx.locale
-    look = customers.follow_look(company, ctx.locale)
+    look = follow_form.follow_look(company, ctx.locale)
     state: dict[str, object] = {"errors": {}, "values": {}, "sent": False, "problem": None}
     status = 200
     if ctx.method == "POST":
         try:
-            customers.request_link(company, ctx.form, ctx.client_ip, ctx.locale)
+            follow_form.request_link(company, ctx.form, ctx.client_ip, ctx.locale)
             state["sent"] = True
         except ValidationFailed as problem:
             status = 422
@@ -143,15 +145,15 @@ def follow(ctx: Ctx, slug: str) -> Response:
 def _snippet_page(ctx: Ctx, status: int = 200, **context: object) -> Response:
     assert ctx.principal is not None
     company = ctx.principal.company
-    look = customers.follow_look(company, company.locale)
-    default_button, default_intro = customers.default_texts(company.locale)
+    look = follow_form.follow_look(company, company.locale)
+    default_button, default_intro = follow_form.default_texts(company.locale)
     return ctx.render(
         SNIPPET_PAGE,
         status=status,
-        snippet=customers.snippet(company),
+        snippet=follow_form.snippet(company),
         look=look,
         preview_src=f"/follow/{company.slug}?lang={company.locale}",
-        accents=customers.ACCENTS,
+        accents=follow_form.ACCENTS,
         default_button=default_button,
         default_intro=default_intro,
         **context,
@@ -164,13 +166,13 @@ def follow_settings(ctx: Ctx) -> Response:
     company = ctx.principal.company
     if ctx.method == "POST":
         try:
-            customers.save_follow_settings(company, ctx.form)
+            follow_form.save_follow_settings(company, ctx.form)
         except ValidationFailed as problem:
             errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
             return _snippet_page(ctx, 422, values=ctx.form, errors=errors)
         ctx.flash("follow.saved", "success")
         return http.redirect("/settings/follow-snippet")
-    return _snippet_page(ctx, values=customers.follow_values(company), errors={})
+    return _snippet_page(ctx, values=follow_form.follow_values(company), errors={})
 
 
 # -- staff: the customer's link on the order page --------------------------------

@@ -26,6 +26,8 @@ from chalicelib.web.security import CSP
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 intake = lazy_module("chalicelib.services.intake")
+intake_codes = lazy_module("chalicelib.services.intake_codes")
+intake_confirmation = lazy_module("chalicelib.services.intake_confirmation")
 logos = lazy_module("chalicelib.services.logos")
 
 bp = Blueprint(__name__)
@@ -317,7 +319,7 @@ def confirm(ctx: Ctx, token: str) -> Response:
     """GET shows the request and a button; POST (the token is the credential) confirms it."""
     try:
         if ctx.method == "GET":
-            view = intake.open_request(token)
+            view = intake_confirmation.open_request(token)
             return ctx.render(
                 "pages/intake_confirm.html",
                 company=view.company,
@@ -327,10 +329,14 @@ def confirm(ctx: Ctx, token: str) -> Response:
                 problem=None,
                 action=f"/intake/confirm/{token}",
             )
-        done = intake.confirm_request(token)
-    except (intake.LinkInvalid, intake.LinkExpired) as problem:
+        done = intake_confirmation.confirm_request(token)
+    except (intake_confirmation.LinkInvalid, intake_confirmation.LinkExpired) as problem:
         return _confirm_problem(ctx, problem, None, None)
-    except (intake.IntakeQuotaReached, intake.ConfirmBusy, intake.FormClosed) as problem:
+    except (
+        intake_confirmation.IntakeQuotaReached,
+        intake_confirmation.ConfirmBusy,
+        intake.FormClosed,
+    ) as problem:
         return _confirm_problem(ctx, problem, problem.company, token)
     return ctx.render(
         "pages/intake_confirm.html",
@@ -400,16 +406,16 @@ def intake_settings(ctx: Ctx) -> Response:
     try:
         if action == "rotate":
             seen = ctx.form.get("version", "")
-            intake.generate_code(company, int(seen) if seen.isdigit() else None)
+            intake_codes.generate_code(company, int(seen) if seen.isdigit() else None)
             ctx.flash("intake.settings.rotated", "success")
         else:
-            intake.save_origins(company, ctx.form)
+            intake_codes.save_origins(company, ctx.form)
             ctx.flash("intake.settings.origins_saved", "success")
     except ValidationFailed as problem:
         errors = {n: ctx._(k, **p) for n, (k, p) in problem.errors.items()}
         page.update(errors=errors, values=ctx.form)
         return ctx.render("pages/settings_intake.html", status=422, **page)
-    except intake.IntakeSettingsChanged as problem:
+    except intake_codes.IntakeSettingsChanged as problem:
         page.update(conflict=ctx._(problem.key), values=ctx.form)
         return ctx.render("pages/settings_intake.html", status=409, **page)
     return http.redirect("/settings/intake")

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.db.accounts import Company
 from chalicelib.domain.errors import AppError
-from chalicelib.services import accounts, intake, orders
+from chalicelib.services import accounts, intake, intake_codes, intake_confirmation, orders
 from chalicelib.services.orders import OrderFilters
 from tests.figures import report
 from tests.service.factories import new_company
@@ -94,7 +94,7 @@ def test_the_same_intake_link_confirmed_from_several_tabs_answers_with_one_order
     monkeypatch.setattr(intake, "_send_link", lambda *args: tokens.append(args[3]))
     account = new_company(f"Tabs Intake {secrets.token_hex(3)}")
     company = Company.get(*Company.key(account.company.company_id))
-    intake.generate_code(company, company.version)
+    intake_codes.generate_code(company, company.version)
     company = Company.get(*Company.key(company.company_id))
     form = {
         "customer_name": "Rosa Lima",
@@ -103,18 +103,18 @@ def test_the_same_intake_link_confirmed_from_several_tabs_answers_with_one_order
     }
     intake.submit_request(company, form, locale="en", ip="10.0.9.1", browser=False)
     (token,) = tokens
-    real_claim = intake._claim
+    real_claim = intake_confirmation._claim
     clicked = threading.Barrier(TABS, timeout=30)
 
     def claim_together(*args, **kwargs):
         clicked.wait()  # every tab has read the pending request: none has claimed it
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(intake, "_claim", claim_together)
+    monkeypatch.setattr(intake_confirmation, "_claim", claim_together)
 
     def click(_: int) -> str:
         try:
-            return intake.confirm_request(token).order_id
+            return intake_confirmation.confirm_request(token).order_id
         except AppError as problem:
             return problem.key
         except Exception as problem:

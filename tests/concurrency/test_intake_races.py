@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chalicelib.db.accounts import Company
 from chalicelib.db.intake import CONFIRMED, IntakeRequest, PendingLock
 from chalicelib.domain.tokens import token_hash
-from chalicelib.services import intake, orders
+from chalicelib.services import intake, intake_codes, intake_confirmation, orders
 from chalicelib.services.orders import OrderFilters
 from tests.service.factories import new_company
 
@@ -17,7 +17,7 @@ from tests.service.factories import new_company
 def _company() -> Company:
     account = new_company(f"Race Intake {secrets.token_hex(3)}")
     company = Company.get(*Company.key(account.company.company_id))
-    intake.generate_code(company, company.version)
+    intake_codes.generate_code(company, company.version)
     return company
 
 
@@ -74,8 +74,8 @@ def test_parallel_confirmations_create_one_order(aws, monkeypatch):
 
     def confirm(_: int) -> str:
         try:
-            return intake.confirm_request(token).order_id
-        except intake.ConfirmBusy:
+            return intake_confirmation.confirm_request(token).order_id
+        except intake_confirmation.ConfirmBusy:
             return "busy"
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -84,7 +84,7 @@ def test_parallel_confirmations_create_one_order(aws, monkeypatch):
     assert len(made) == 1, outcomes
     # The losers saw "being confirmed" or the same order; a click afterwards gets it too.
     (order_id,) = made
-    assert intake.confirm_request(token).order_id == order_id
+    assert intake_confirmation.confirm_request(token).order_id == order_id
     page = orders.list_orders(company.company_id, OrderFilters(view="all"), page_size=50)
     assert [e.order_id for e in page.entries] == [order_id]
     assert orders.usage_this_month(company.company_id) == 1

@@ -40,7 +40,7 @@ from chalicelib.db.intake import CONFIRMED, IntakeRequest
 from chalicelib.db.orders import Order, OrderEvent, OrderMessage
 from chalicelib.domain.passwords import hash_password
 from chalicelib.domain.tokens import token_hash
-from chalicelib.services import intake, integrity
+from chalicelib.services import intake, intake_codes, integrity
 from chalicelib.services.sessions import now
 from tests.figures import report
 from tests.service.factories import new_company
@@ -415,7 +415,7 @@ def _seats(load: Load) -> list[Seat]:
         company.update(
             actions=[Company.email_validated.set(True), Company.monthly_quota.set(1_000_000)]
         )
-        intake.generate_code(company, company.version)
+        intake_codes.generate_code(company, company.version)
         company = Company.get(*Company.key(company.company_id))
         load.companies.append(company)
         seats.append(Seat(company, account.user.email))

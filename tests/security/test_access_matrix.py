@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pytest
 
 from chalicelib.db.accounts import Company
-from chalicelib.services import customers
+from chalicelib.services import follow_form
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
 from chalicelib.web.context import ADMIN, PUBLIC, STAFF
@@ -253,7 +253,7 @@ def stage(aws: None, app) -> Iterator[Stage]:
 
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:
         cheap_passwords(patch)
-        patch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+        patch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
         lift_limits(patch, "follow", "ip")
         patch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10_000),))
         cast = build_cast(client)

@@ -34,7 +34,7 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 from chalicelib.i18n import DEFAULT_LOCALE, catalog, variants
-from chalicelib.services import customers
+from chalicelib.services import follow_form
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
 from tests.background import join_background
@@ -52,7 +52,7 @@ VOLATILE = re.compile(r"^(THROTTLE|RATE|HIT|EMAILCODE|CODE|SESSION)", re.I)
 def _quick_public_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """One IP for every request: lift public rate limits and the follow form's answer delay."""
     monkeypatch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10**6),))
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0.0)
 
 
 @dataclass

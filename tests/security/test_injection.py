@@ -27,7 +27,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.db.accounts import Company
-from chalicelib.services import customers
+from chalicelib.services import follow_form
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
 from chalicelib.web.intake import form_token
@@ -172,7 +172,7 @@ def aws() -> Iterator[None]:
 def _quick_public_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test request comes from one IP: lift the public forms' limits and answer delay."""
     monkeypatch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10**6),))
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0.0)
     lift_limits(monkeypatch, "follow", "ip", "company")
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.domain import limits
-from chalicelib.services import customers
+from chalicelib.services import follow_form
 from tests.figures import report
 from tests.security.actors import cheap_passwords
 from tests.security.limit_drivers import MAIL_LIMITS, Drive, run
@@ -55,7 +55,7 @@ def _figures(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch) -> Iterator[None]:
     cheap_passwords(monkeypatch)
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
     yield
 
 

@@ -42,7 +42,7 @@ from chalicelib.db.accounts import User
 from chalicelib.db.base import Item
 from chalicelib.db.data_rights import DataArchive
 from chalicelib.db.exports import ExportJob
-from chalicelib.services import customers, export, takeout
+from chalicelib.services import export, follow_form, takeout
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
 from chalicelib.web.outbox import sent_mails
@@ -385,7 +385,7 @@ def planted(aws: None, app) -> Iterator[Plant]:
 
     with own_ip(), Client(app) as client, pytest.MonkeyPatch.context() as patch:
         cheap_passwords(patch)
-        patch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+        patch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
         lift_limits(patch, "follow", "ip")
         patch.setattr(intake_service, "RATE_LIMITS", (RateLimit("ip", "hour", 10_000),))
         yield plant(client)

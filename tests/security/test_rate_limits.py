@@ -19,7 +19,7 @@ import time_machine
 
 from chalicelib.domain import limits
 from chalicelib.i18n import translate
-from chalicelib.services import accounts, customers
+from chalicelib.services import accounts, follow_form
 from chalicelib.services.sessions import now
 from tests.figures import report
 from tests.security.actors import cheap_passwords, own_ip
@@ -62,7 +62,7 @@ def aws() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch) -> Iterator[None]:
     cheap_passwords(monkeypatch)
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
     yield
 
 

@@ -17,8 +17,8 @@ from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent
 from chalicelib.db.stats import Stat
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.tokens import token_hash
-from chalicelib.services import customers, orders
-from chalicelib.services.customers import RatingLocked, RatingNotYet
+from chalicelib.services import customer_page, customers, orders
+from chalicelib.services.customer_page import RatingLocked, RatingNotYet
 from chalicelib.services.sessions import now
 from tests.service.factories import new_company, order_form, staff_actor
 from tests.web.factories import last_mail_to, link_in, mails_to, unique_email
@@ -244,7 +244,7 @@ def test_retry_after_a_failure_sends_a_fresh_link(aws, monkeypatch):
         order = register(account)
     assert customers.resend_link(account.company, order.order_id) is True
     token = token_of(order)
-    assert customers.customer_page(token).number == order.number
+    assert customer_page.customer_page(token).number == order.number
 
 
 # -- the link ------------------------------------------------------------------------
@@ -273,9 +273,9 @@ def test_a_new_link_replaces_the_old_one(aws):
     customers.send_access_link(account.company, stored_order(order.order_id))
     new = token_of(order)
     assert new != old
-    assert customers.customer_page(new).number == order.number
+    assert customer_page.customer_page(new).number == order.number
     with pytest.raises(NotFound):
-        customers.customer_page(old)
+        customer_page.customer_page(old)
     with pytest.raises(CustomerAccess.DoesNotExist):
         CustomerAccess.get(*CustomerAccess.key(token_hash(old)), consistent_read=True)
 
@@ -289,7 +289,7 @@ def test_revoking_deletes_the_link_and_the_pointer(aws):
     with pytest.raises(CustomerAccess.DoesNotExist):
         CustomerAccess.get(*CustomerAccess.key(token_hash(token)), consistent_read=True)
     with pytest.raises(NotFound):
-        customers.customer_page(token)
+        customer_page.customer_page(token)
     assert "link_revoked" in [e.kind for e in events(order.order_id)]
 
 
@@ -303,7 +303,7 @@ def test_the_link_expires_60_days_after_the_order_closes(aws):
     access.refresh()
     assert timedelta(days=59) < access.expires_at - now() <= timedelta(days=60)
     with time_machine.travel(now() + timedelta(days=61), tick=False), pytest.raises(NotFound):
-        customers.customer_page(token)
+        customer_page.customer_page(token)
 
 
 def test_the_customer_view_holds_no_internal_data(aws):
@@ -311,7 +311,7 @@ def test_the_customer_view_holds_no_internal_data(aws):
     order = register(account, internal_notes="Customer is difficult, charge extra")
     order = advance(order, account, "start")
     orders.record_event(order.order_id, staff_actor(account), "edited", "internal_notes")
-    page = customers.customer_page(token_of(order))
+    page = customer_page.customer_page(token_of(order))
     text = repr(page)
     assert "charge extra" not in text and "internal_notes" not in text
     assert [s.status for s in page.timeline] == ["registered", "in_progress"]
@@ -340,8 +340,8 @@ def test_rating_updates_order_list_entries_rating_item_and_average_in_one_go(aws
     company_id = account.company.company_id
     first, token = _completed(account)
     _second, other_token = _completed(account)
-    customers.rate_order(token, {"stars": "4", "comment": "Quick and tidy"})
-    customers.rate_order(other_token, {"stars": "5"})
+    customer_page.rate_order(token, {"stars": "4", "comment": "Quick and tidy"})
+    customer_page.rate_order(other_token, {"stars": "5"})
     assert stored_order(first.order_id).rating == 4
     assert _rating_entries(company_id, 4) == [first.order_id]
     rating = OrderRating.get(*OrderRating.key(first.order_id))
@@ -351,7 +351,7 @@ def test_rating_updates_order_list_entries_rating_item_and_average_in_one_go(aws
     assert (stat.total, stat.count) == (9, 2)
     assert "rated" in [e.kind for e in events(first.order_id)]
     # Changing the rating moves the list entry and the total, not the count.
-    customers.rate_order(token, {"stars": "3", "comment": "Actually a scratch"})
+    customer_page.rate_order(token, {"stars": "3", "comment": "Actually a scratch"})
     assert _rating_entries(company_id, 4) == []
     assert _rating_entries(company_id, 3) == [first.order_id]
     stat = _stat(company_id)
@@ -361,13 +361,13 @@ def test_rating_updates_order_list_entries_rating_item_and_average_in_one_go(aws
 def test_a_rating_can_change_for_seven_days_then_not(aws):
     account = validated_company()
     order, token = _completed(account)
-    customers.rate_order(token, {"stars": "5"})
+    customer_page.rate_order(token, {"stars": "5"})
     with time_machine.travel(now() + timedelta(days=6, hours=23), tick=False):
-        customers.rate_order(token, {"stars": "4"})
+        customer_page.rate_order(token, {"stars": "4"})
     with time_machine.travel(now() + timedelta(days=7, minutes=1), tick=False):
         with pytest.raises(RatingLocked):
-            customers.rate_order(token, {"stars": "1"})
-        assert customers.customer_page(token).can_rate is False
+            customer_page.rate_order(token, {"stars": "1"})
+        assert customer_page.customer_page(token).can_rate is False
     assert stored_order(order.order_id).rating == 4
 
 
@@ -375,7 +375,7 @@ def test_an_open_order_cannot_be_rated(aws):
     account = validated_company()
     order = register(account)
     with pytest.raises(RatingNotYet):
-        customers.rate_order(token_of(order), {"stars": "5"})
+        customer_page.rate_order(token_of(order), {"stars": "5"})
     assert stored_order(order.order_id).rating is None
 
 
@@ -383,15 +383,15 @@ def test_stars_and_comment_are_checked(aws):
     account = validated_company()
     _order, token = _completed(account)
     with pytest.raises(ValidationFailed) as problem:
-        customers.rate_order(token, {"stars": "6", "comment": "x" * 1001})
+        customer_page.rate_order(token, {"stars": "6", "comment": "x" * 1001})
     assert set(problem.value.errors) == {"stars", "comment"}
 
 
 def test_a_bad_rating_notifies_the_company_staff_once(aws):
     account = validated_company()
     order, token = _completed(account)
-    customers.rate_order(token, {"stars": "2", "comment": "Late and rude"})
-    customers.rate_order(token, {"stars": "2", "comment": "Late and rude"})  # double click
+    customer_page.rate_order(token, {"stars": "2", "comment": "Late and rude"})
+    customer_page.rate_order(token, {"stars": "2", "comment": "Late and rude"})  # double click
     partition = Notification.partition(account.company.company_id, account.user.user_id)
     notes = [n for n in Item.query(partition) if isinstance(n, Notification)]
     assert [(n.kind, n.order_number) for n in notes] == [("bad_rating", order.number)]
@@ -402,6 +402,6 @@ def test_a_bad_rating_notifies_the_company_staff_once(aws):
 def test_a_good_rating_notifies_nobody(aws):
     account = validated_company()
     _order, token = _completed(account)
-    customers.rate_order(token, {"stars": "5"})
+    customer_page.rate_order(token, {"stars": "5"})
     partition = Notification.partition(account.company.company_id, account.user.user_id)
     assert [n for n in Item.query(partition) if isinstance(n, Notification)] == []

@@ -32,7 +32,16 @@ from chalicelib.db.data_rights import DataArchive, ErasureJob
 from chalicelib.db.intake import FormKey
 from chalicelib.db.orders import Notification, Order
 from chalicelib.db.partners import Partnership
-from chalicelib.services import directory, erasure, intake, orders, takeout
+from chalicelib.services import (
+    directory,
+    erasure,
+    erasure_orders,
+    erasure_steps,
+    intake,
+    intake_codes,
+    orders,
+    takeout,
+)
 from chalicelib.services.sessions import now
 from tests.figures import report, reporting
 from tests.web.company_factories import image_bytes, upload_logo
@@ -165,7 +174,7 @@ def _build(client: Client) -> World:
     _register(world.bystander, BYSTANDER_SECRET)
     # A pending intake request (form code + request + lock), an export, a logo.
     company = Company.get(*Company.key(cid), consistent_read=True)
-    intake.generate_code(company, company.version)
+    intake_codes.generate_code(company, company.version)
     company = Company.get(*Company.key(cid), consistent_read=True)
     intake.submit_request(
         company,
@@ -211,7 +220,7 @@ def _company_items(world: World) -> list[Item]:
     users = [i for i in found if isinstance(i, User)]
     for user in users:
         found += Item.query(Notification.partition(cid, user.user_id))
-    found += Item.gsi1.query(erasure.intake_partition(cid))
+    found += Item.gsi1.query(erasure_steps.intake_partition(cid))
     for entry in Item.query(keys.order_entries(cid, "ALL")):
         for item in Item.query(keys.order(entry.order_id)):
             owner = item if isinstance(item, Order) else None
@@ -307,7 +316,7 @@ def _keys_of_company(world: World) -> dict[str, list[tuple[str, str]]]:
     cid = world.cid
     company = Company.get(*Company.key(cid), consistent_read=True)
     items = _company_items(world)
-    partitions = {keys.company(cid), erasure.intake_partition(cid)}
+    partitions = {keys.company(cid), erasure_steps.intake_partition(cid)}
     partitions |= {i.pk for i in items}
     single: list[tuple[str, str]] = [Slug.key(company.slug), FormKey.key(company.intake_code)]
     single += list(directory.entries_for(company))
@@ -330,7 +339,7 @@ def _keys_of_company(world: World) -> dict[str, list[tuple[str, str]]]:
 def _left_of_company(world: World, known: dict[str, list]) -> list[str]:
     left = []
     for partition in known["partitions"]:
-        if partition == erasure.intake_partition(world.cid):
+        if partition == erasure_steps.intake_partition(world.cid):
             left += [f"gsi1 {partition}: {i.sk}" for i in Item.gsi1.query(partition)]
         else:
             left += [f"{partition} / {i.sk}" for i in Item.query(partition, consistent_read=True)]
@@ -353,7 +362,7 @@ def _delete_cut_short_then_resume(world: World, figures: dict[str, object]) -> N
     known = _keys_of_company(world)
     figures.update(partitions_checked=len(known["partitions"]), keys_checked=len(known["keys"]))
     assert len(known["partitions"]) > 10 and len(known["keys"]) > 5
-    assert erasure.stored_files(cid), "the company has a logo, an export and an archive"
+    assert erasure_steps.stored_files(cid), "the company has a logo, an export and an archive"
     company = Company.get(*Company.key(cid), consistent_read=True)
     slug = company.slug
     erasure.mark(company, ids_of(world.owner)[1])
@@ -362,7 +371,7 @@ def _delete_cut_short_then_resume(world: World, figures: dict[str, object]) -> N
     assert refused.status_code == 303 and refused.headers["Location"].startswith("/login")
     assert WebSession(world.client).get(f"/c/{slug}").status_code == 404
     assert Company.get(*Company.key(cid), consistent_read=True).status == DELETING
-    with pytest.raises(erasure.SimulatedCrash):
+    with pytest.raises(erasure_steps.SimulatedCrash):
         erasure.run_erasure(cid, crash_after=40)
     half_way = _left_of_company(world, known)
     figures["items_left_after_crash"] = len(half_way)
@@ -375,7 +384,7 @@ def _delete_cut_short_then_resume(world: World, figures: dict[str, object]) -> N
     left = _left_of_company(world, known)
     figures["items_left_after_resume"] = len(left)
     assert not left, f"{len(left)} items of the deleted company remain: {left[:5]}"
-    assert erasure.stored_files(cid) == []
+    assert erasure_steps.stored_files(cid) == []
     assert cid not in [job.company_id for job in erasure.unfinished()]
     with pytest.raises(ErasureJob.DoesNotExist):
         ErasureJob.get(*ErasureJob.key(cid), consistent_read=True)
@@ -389,7 +398,7 @@ def _the_partner_side_stays_consistent(world: World, cid: str, pid: str) -> None
     assert theirs.state == "disabled" and theirs.history[-1].kind == "deleted"
     # The order the partner executes for us stays with it, without our customer's data.
     kept = orders.order_view(pid, world.shared_out)
-    assert kept.order.customer_name == erasure.ERASED_NAME
+    assert kept.order.customer_name == erasure_orders.ERASED_NAME
     assert not (kept.order.customer_email or kept.order.customer_phone or kept.order.access_hash)
     assert "Partner, please go on Monday" in {m.text for m in kept.messages}
     page = world.partner.get(f"/orders/{world.shared_out}")

@@ -16,7 +16,7 @@ from chalicelib.db.intake import CONFIRMED, PENDING, FormKey, IntakeRequest, Pen
 from chalicelib.db.orders import MonthlyUsage, OrderCounter
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.tokens import token_hash
-from chalicelib.services import intake, mailer, orders
+from chalicelib.services import intake, intake_codes, intake_confirmation, mailer, orders
 from chalicelib.services.intake import RateLimit
 from chalicelib.services.orders import Actor, OrderFilters
 from chalicelib.services.sessions import now
@@ -31,7 +31,7 @@ def _company(**changes: object) -> Company:
     actions = [Company.email_validated.set(True)]
     actions += [getattr(Company, name).set(value) for name, value in changes.items()]
     company.update(actions=actions)
-    intake.generate_code(company, company.version)
+    intake_codes.generate_code(company, company.version)
     return company
 
 
@@ -98,7 +98,7 @@ def test_confirming_creates_the_order_notifies_staff_and_sends_the_access_link(a
     form = _form()
     _submit(company, form)
     mails_before = len(mails_to(company.email))
-    done = intake.confirm_request(_token(form["customer_email"]))
+    done = intake_confirmation.confirm_request(_token(form["customer_email"]))
     assert done.just_now and done.order_number == 1
     order = orders.order_view(company.company_id, done.order_id).order
     assert order.source == "intake" and order.customer_email == form["customer_email"]
@@ -125,11 +125,11 @@ def test_confirming_twice_gives_the_same_order(aws):
     form = _form()
     _submit(company, form)
     token = _token(form["customer_email"])
-    first = intake.confirm_request(token)
-    second = intake.confirm_request(token)
+    first = intake_confirmation.confirm_request(token)
+    second = intake_confirmation.confirm_request(token)
     assert second.order_id == first.order_id and not second.just_now
     assert len(_all_orders(company)) == 1
-    assert intake.open_request(token).confirmed
+    assert intake_confirmation.open_request(token).confirmed
 
 
 def test_an_expired_request_cannot_be_confirmed(aws):
@@ -139,17 +139,17 @@ def test_an_expired_request_cannot_be_confirmed(aws):
     token = _token(form["customer_email"])
     # DynamoDB's TTL deletion is lazy: the item may still be there, the code refuses it.
     with time_machine.travel(now() + timedelta(hours=48, minutes=1)):
-        with pytest.raises(intake.LinkExpired):
-            intake.open_request(token)
-        with pytest.raises(intake.LinkExpired):
-            intake.confirm_request(token)
+        with pytest.raises(intake_confirmation.LinkExpired):
+            intake_confirmation.open_request(token)
+        with pytest.raises(intake_confirmation.LinkExpired):
+            intake_confirmation.confirm_request(token)
     assert IntakeRequest.get(*IntakeRequest.key(token_hash(token))).status == PENDING
     assert _all_orders(company) == []
 
 
 def test_an_unknown_token_is_an_invalid_link(aws):
-    with pytest.raises(intake.LinkInvalid):
-        intake.confirm_request(secrets.token_urlsafe(32))
+    with pytest.raises(intake_confirmation.LinkInvalid):
+        intake_confirmation.confirm_request(secrets.token_urlsafe(32))
 
 
 # -- one pending request per address --------------------------------------------------
@@ -163,7 +163,7 @@ def test_a_second_submission_while_pending_is_refused_until_confirmed(aws):
         _submit(company, {**form, "problem": "Also leaks water"})
     assert refused.value.params["email"] == form["customer_email"]
     assert len(mails_to(form["customer_email"])) == 1
-    intake.confirm_request(_token(form["customer_email"]))
+    intake_confirmation.confirm_request(_token(form["customer_email"]))
     _submit(company, {**form, "problem": "Another machine"})  # free again
     # The same address may have a pending request at another company.
     _submit(_company(), form)
@@ -193,9 +193,9 @@ def test_resending_is_limited_and_replaces_the_link(aws):
         assert second != first
         with pytest.raises(intake.ResendTooSoon):
             intake.resend_link(company, email, locale="en", ip=_ip())
-        with pytest.raises(intake.LinkInvalid):
-            intake.confirm_request(first)
-        assert intake.confirm_request(second).order_number == 1
+        with pytest.raises(intake_confirmation.LinkInvalid):
+            intake_confirmation.confirm_request(first)
+        assert intake_confirmation.confirm_request(second).order_number == 1
     with pytest.raises(intake.NothingPending):
         intake.resend_link(company, email, locale="en", ip=_ip())
 
@@ -225,8 +225,8 @@ def test_a_full_quota_at_confirmation_keeps_the_request_pending_for_a_retry(aws)
     form = _form()
     _submit(company, form)
     token = _token(form["customer_email"])
-    with pytest.raises(intake.IntakeQuotaReached) as refused:
-        intake.confirm_request(token)
+    with pytest.raises(intake_confirmation.IntakeQuotaReached) as refused:
+        intake_confirmation.confirm_request(token)
     assert refused.value.params["company"] == company.name
     # Nothing half-created: one order, counter and usage untouched, request and lock kept.
     assert len(_all_orders(company)) == 1
@@ -238,7 +238,7 @@ def test_a_full_quota_at_confirmation_keeps_the_request_pending_for_a_retry(aws)
     assert PendingLock.get(*PendingLock.key(company.company_id, form["customer_email"]))
     # Next month (or a bigger plan) the same link works.
     company.update(actions=[Company.monthly_quota.set(5)])
-    done = intake.confirm_request(token)
+    done = intake_confirmation.confirm_request(token)
     assert done.order_number == 2
     assert IntakeRequest.get(*IntakeRequest.key(token_hash(token))).status == CONFIRMED
 
@@ -249,7 +249,7 @@ def test_an_inactive_company_cannot_take_confirmations(aws):
     _submit(company, form)
     company.update(actions=[Company.status.set("inactive")])
     with pytest.raises(intake.FormInactive):
-        intake.confirm_request(_token(form["customer_email"]))
+        intake_confirmation.confirm_request(_token(form["customer_email"]))
     assert _all_orders(company) == []
 
 
@@ -260,7 +260,7 @@ def test_rotating_the_code_closes_the_old_one_at_once(aws):
     company = _company()
     old = company.intake_code
     assert intake.form_company(old).company_id == company.company_id
-    new = intake.generate_code(company, company.version)
+    new = intake_codes.generate_code(company, company.version)
     assert new != old and len(new) >= 22  # ≥ 128 bits
     with pytest.raises(intake.FormClosed):
         intake.form_company(old)
@@ -273,12 +273,12 @@ def test_rotating_the_code_closes_the_old_one_at_once(aws):
 def test_rotating_from_a_stale_page_changes_nothing(aws):
     company = _company()
     code = company.intake_code
-    with pytest.raises(intake.IntakeSettingsChanged):
-        intake.generate_code(company, company.version - 1)
+    with pytest.raises(intake_codes.IntakeSettingsChanged):
+        intake_codes.generate_code(company, company.version - 1)
     stale = Company.get(*Company.key(company.company_id))
-    intake.generate_code(company, company.version)  # someone else rotates first
-    with pytest.raises(intake.IntakeSettingsChanged):
-        intake.generate_code(stale, stale.version)
+    intake_codes.generate_code(company, company.version)  # someone else rotates first
+    with pytest.raises(intake_codes.IntakeSettingsChanged):
+        intake_codes.generate_code(stale, stale.version)
     assert Company.get(*Company.key(company.company_id)).intake_code == company.intake_code
     assert company.intake_code != code
 
@@ -294,14 +294,16 @@ def test_unknown_codes_and_inactive_companies_are_closed(aws):
 
 
 def test_allowed_origins_are_https_origins_only():
-    assert intake.parse_origins("https://www.Example.com/\nhttps://shop.example.com:8443") == [
+    assert intake_codes.parse_origins(
+        "https://www.Example.com/\nhttps://shop.example.com:8443"
+    ) == [
         "https://www.example.com",
         "https://shop.example.com:8443",
     ]
-    assert intake.parse_origins("http://localhost:8000") == ["http://localhost:8000"]
+    assert intake_codes.parse_origins("http://localhost:8000") == ["http://localhost:8000"]
     for bad in ("http://example.com", "https://example.com/form", "example.com", "https://*.x.com"):
         with pytest.raises(ValidationFailed):
-            intake.parse_origins(bad)
+            intake_codes.parse_origins(bad)
 
 
 # -- validation and anti-automation ------------------------------------------------------------

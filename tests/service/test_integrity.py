@@ -18,7 +18,17 @@ from chalicelib.db.base import Item
 from chalicelib.db.intake import IntakeRequest, PendingLock
 from chalicelib.db.orders import Order, OrderEntry, OrderEvent
 from chalicelib.db.partners import Partnership
-from chalicelib.services import customers, erasure, intake, integrity, orders, partners
+from chalicelib.services import (
+    customer_page,
+    erasure,
+    erasure_orders,
+    intake,
+    intake_codes,
+    intake_confirmation,
+    integrity,
+    orders,
+    partners,
+)
 from chalicelib.services.sessions import Principal
 from tests.service.factories import new_company, order_form, staff_actor
 from tests.web.factories import last_mail_to, link_in
@@ -74,7 +84,7 @@ def world(aws) -> World:
     executor_account = new_company(f"Integrity Executor {secrets.token_hex(3)}")
     owner = Company.get(*Company.key(owner_account.company.company_id))
     owner.update(actions=[Company.email_validated.set(True)])
-    intake.generate_code(owner, owner.version)
+    intake_codes.generate_code(owner, owner.version)
     owner = Company.get(*Company.key(owner.company_id))
     executor = executor_account.company
     actor = staff_actor(owner_account)
@@ -100,7 +110,7 @@ def world(aws) -> World:
     token = link_in(last_mail_to(customer), "/o/").rsplit("/", 1)[1]
     for action in ("start", "complete"):
         orders.change_status(owner.company_id, done.order_id, actor, action)
-    customers.rate_order(token, {"stars": "2", "comment": "Slow"})
+    customer_page.rate_order(token, {"stars": "2", "comment": "Slow"})
 
     shared = orders.register_order(owner, actor, order_form(service_type="Battery"), {})
     shared = partners.assign_executor(me, shared.order_id, executor.company_id, shared.version)
@@ -120,7 +130,7 @@ def world(aws) -> World:
         form = order_form(customer_email=email)
         intake.submit_request(owner, form, locale="en", ip="10.9.8.7", browser=False)
     confirm = link_in(last_mail_to(confirmed_email), "/intake/confirm/").rsplit("/", 1)[1]
-    intake.confirm_request(confirm)
+    intake_confirmation.confirm_request(confirm)
 
     return World(
         owner=owner,
@@ -460,7 +470,7 @@ def erased(aws) -> Erased:
     survivor_account = new_company(f"Integrity Survivor {secrets.token_hex(3)}")
     gone = Company.get(*Company.key(gone_account.company.company_id))
     gone.update(actions=[Company.email_validated.set(True)])
-    intake.generate_code(gone, gone.version)
+    intake_codes.generate_code(gone, gone.version)
     gone = Company.get(*Company.key(gone.company_id))
     survivor = survivor_account.company
     me = Principal(user=gone_account.user, company=gone)
@@ -470,7 +480,9 @@ def erased(aws) -> Erased:
     email = f"erased-{secrets.token_hex(4)}@example.com"
     form = order_form(customer_email=email, customer_name=ERASED_CUSTOMER)
     intake.submit_request(gone, form, locale="en", ip="10.9.8.6", browser=False)
-    intake.confirm_request(link_in(last_mail_to(email), "/intake/confirm/").rsplit("/", 1)[1])
+    intake_confirmation.confirm_request(
+        link_in(last_mail_to(email), "/intake/confirm/").rsplit("/", 1)[1]
+    )
     listed = next(iter(Item.query(keys.order_entries(gone.company_id, "ALL"))))
     order = _fresh(listed.order_id)
     assert order.source == "intake" and order.created_by_name == ERASED_CUSTOMER
@@ -485,7 +497,7 @@ def test_the_partner_of_an_erased_company_is_consistent(erased: Erased):
     side = Partnership.get(*Partnership.key(survivor, gone), consistent_read=True)
     assert side.state == partners.DISABLED and side.history[-1].kind == "deleted"
     assert erased.kept.executor_id == survivor and erased.kept.company_id == gone
-    assert erased.kept.customer_name == erasure.ERASED_NAME
+    assert erased.kept.customer_name == erasure_orders.ERASED_NAME
     assert ERASED_CUSTOMER not in (erased.kept.created_by_name, erased.kept.updated_by_name)
     assert integrity.check_company(survivor) == []
     assert integrity.check_company(gone) == [f"company {gone}: no PROFILE item"]

@@ -16,7 +16,7 @@ from chalicelib.aws import mail
 from chalicelib.db.accounts import Company
 from chalicelib.db.customers import CustomerAccess
 from chalicelib.domain.tokens import new_token, token_hash
-from chalicelib.services import customers
+from chalicelib.services import customers, follow_form
 from chalicelib.services.sessions import now
 from tests.web.company_factories import company_of, staff_member
 from tests.web.factories import ids_of, last_mail_to, link_in, mails_to, sign_up, unique_email
@@ -366,7 +366,7 @@ def test_another_companys_order_number_is_not_matched(client, fresh_window):
 
 
 def test_the_follow_form_is_rate_limited_per_ip(client, fresh_window, monkeypatch):
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
     staff = sign_up(client)
     slug = _slug(staff)
     visitor = WebSession(client, accept_language="es")

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.db.accounts import Company
 from chalicelib.db.data_rights import DataArchive
-from chalicelib.services import erasure, takeout
+from chalicelib.services import erasure, erasure_steps, takeout
 from tests.web.company_factories import staff_member
 from tests.web.factories import PASSWORD, ids_of, sign_up
 from tests.web.session import WebSession
@@ -104,7 +104,7 @@ def test_deleting_signs_everyone_out_says_goodbye_and_frees_the_address(client):
     erasure.join_background()
     with pytest.raises(Company.DoesNotExist):
         Company.get(*Company.key(company_id), consistent_read=True)
-    assert erasure.stored_files(company_id) == []
+    assert erasure_steps.stored_files(company_id) == []
     visitor = WebSession(client)
     visitor.get("/login")
     visitor.post("/login", {"email": email, "password": PASSWORD})

@@ -20,7 +20,7 @@ from chalice.local import LambdaEventConverter
 
 from chalicelib.db.accounts import Company
 from chalicelib.i18n import translate
-from chalicelib.services import customers
+from chalicelib.services import customers, follow_form
 from tests.awscalls import CALLS
 from tests.security.actors import cheap_passwords, register_order
 from tests.web.counter_writes import counter_expiries
@@ -33,7 +33,7 @@ _addresses = itertools.count(1)
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch) -> None:
     cheap_passwords(monkeypatch)
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0)
 
 
 @pytest.fixture
@@ -153,18 +153,18 @@ def test_every_answer_is_padded_to_the_same_duration_match_or_not(
     client, monkeypatch, window_start, number
 ):
     _staff, slug, email = _company_form(client)
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.8)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0.8)
     watch = _Stopwatch(step=0.25)  # the lookup "took" 0.25 s
-    monkeypatch.setattr(customers, "time", watch)
+    monkeypatch.setattr(follow_form, "time", watch)
     assert _ask(client, monkeypatch, slug, number, email) == 200
     assert watch.slept == [pytest.approx(0.55)]
 
 
 def test_a_slow_lookup_is_not_padded_further(client, monkeypatch, window_start):
     _staff, slug, email = _company_form(client)
-    monkeypatch.setattr(customers, "FOLLOW_ANSWER_SECONDS", 0.8)
+    monkeypatch.setattr(follow_form, "FOLLOW_ANSWER_SECONDS", 0.8)
     watch = _Stopwatch(step=2.0)
-    monkeypatch.setattr(customers, "time", watch)
+    monkeypatch.setattr(follow_form, "time", watch)
     assert _ask(client, monkeypatch, slug, "1", email) == 200
     assert watch.slept == [0.0]
 
@@ -178,10 +178,10 @@ def test_a_failing_lookup_answers_like_any_other_and_is_logged(
     def broken(*_args, **_kwargs):
         raise RuntimeError("table unavailable")
 
-    monkeypatch.setattr(customers, "query_page", broken)
-    with caplog.at_level("ERROR", logger=customers.log.name):
+    monkeypatch.setattr(follow_form, "query_page", broken)
+    with caplog.at_level("ERROR", logger=follow_form.log.name):
         assert _ask(client, monkeypatch, slug, "1", email) == 200
-    (record,) = [r for r in caplog.records if r.name == customers.log.name]
+    (record,) = [r for r in caplog.records if r.name == follow_form.log.name]
     assert record.getMessage() == "follow request failed"
     assert record.company == company_id  # type: ignore[attr-defined]
     assert record.exc_info and "table unavailable" in str(record.exc_info[1])

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.db.base import Item
 from chalicelib.db.orders import OrderEvent, OrderMessage
-from chalicelib.services import customers
+from chalicelib.services import customer_page
 from chalicelib.services.orders import HISTORY_PAGE
 from tests.security.actors import lift_limits
 from tests.web.factories import sign_up
@@ -152,7 +152,7 @@ def test_customer_chat_is_limited_per_link_with_a_clear_message_and_the_text_kep
     customer = WebSession(client, accept_language="es")
     link = customer_link(email)
     customer.get(link)
-    for n in range(customers.CHAT_LIMIT_ORDER):
+    for n in range(customer_page.CHAT_LIMIT_ORDER):
         assert customer.post(f"{link}/messages", {"text": f"hola {n}"}).status_code == 303
         customer.get(link)
     typed = "¿Cuándo queda lista? Necesito la máquina el lunes."
@@ -163,7 +163,7 @@ def test_customer_chat_is_limited_per_link_with_a_clear_message_and_the_text_kep
     assert typed in body  # what they typed is still in the box
     staff.get(f"/orders/{order_id}")
     assert typed not in staff.text()
-    assert f"hola {customers.CHAT_LIMIT_ORDER - 1}" in staff.text()
+    assert f"hola {customer_page.CHAT_LIMIT_ORDER - 1}" in staff.text()
 
 
 @pytest.mark.usefixtures("fresh_window")
