@@ -24,7 +24,6 @@ short (crash, timeout) is finished by the next one.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -32,7 +31,6 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib.config import get_settings
 from chalicelib.db.accounts import DELETING, Company, Slug
 from chalicelib.db.base import Item, conflicted, failed_keys, transaction
 from chalicelib.db.data_rights import ERASING, ErasureJob
@@ -50,7 +48,7 @@ log = logging.getLogger("checkos.erasure")
 STALE_AFTER = timedelta(minutes=20)
 # Stop a run with this much Lambda time left; the sweep resumes it.
 RESERVE_SECONDS = 60.0
-_threads: list[threading.Thread] = []
+_runs = data_rights_lambda.Background()
 
 
 # -- confirming and marking ------------------------------------------------------------
@@ -257,13 +255,7 @@ def handle_event(event: dict[str, Any], context: object = None) -> dict[str, str
 
 
 def _start_background(company_id: str) -> None:
-    if get_settings().is_local:
-        # No Lambda in the local run and the tests: the same function in a thread.
-        thread = threading.Thread(target=_run_quietly, args=(company_id,), daemon=True)
-        _threads[:] = [*(t for t in _threads if t.is_alive()), thread]
-        thread.start()
-        return
-    data_rights_lambda.invoke({"job": "erase", "company_id": company_id})
+    _runs.start({"job": "erase", "company_id": company_id}, lambda: _run_quietly(company_id))
 
 
 def _run_quietly(company_id: str) -> None:
@@ -275,5 +267,4 @@ def _run_quietly(company_id: str) -> None:
 
 def join_background(timeout: float = 60.0) -> None:
     """Wait for background runs started by this process (tests, local shutdown)."""
-    while _threads:
-        _threads.pop().join(timeout)
+    _runs.join(timeout)

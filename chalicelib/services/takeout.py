@@ -20,7 +20,6 @@ import os
 import secrets
 import sqlite3
 import tempfile
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from typing import IO, Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.aws import files
-from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Invitation, User
 from chalicelib.db.base import Item, query_page
@@ -91,7 +89,7 @@ HIDDEN_FIELDS = frozenset(
     }
 )
 
-_threads: list[threading.Thread] = []
+_runs = data_rights_lambda.Background()
 
 
 # -- turning items into plain JSON -----------------------------------------------------
@@ -447,21 +445,12 @@ def handle_event(event: dict[str, Any]) -> dict[str, str]:
 
 
 def _start_background(job: DataArchive) -> None:
-    if get_settings().is_local:
-        thread = threading.Thread(
-            target=run_archive, args=(job.company_id, job.archive_id), daemon=True
-        )
-        _threads[:] = [*(t for t in _threads if t.is_alive()), thread]
-        thread.start()
-        return
-    data_rights_lambda.invoke(
-        {"job": "archive", "company_id": job.company_id, "archive_id": job.archive_id}
-    )
+    payload = {"job": "archive", "company_id": job.company_id, "archive_id": job.archive_id}
+    _runs.start(payload, lambda: run_archive(job.company_id, job.archive_id))
 
 
 def join_background(timeout: float = 60.0) -> None:
-    while _threads:
-        _threads.pop().join(timeout)
+    _runs.join(timeout)
 
 
 @dataclass(frozen=True)
