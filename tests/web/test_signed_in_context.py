@@ -107,3 +107,37 @@ def test_a_signed_in_context_cannot_be_built_without_a_principal():
     with pytest.raises(context.Redirect) as refused:
         context._signed_in(anonymous)
     assert refused.value.location == "/login?next=/orders"
+
+
+_PROBE = """
+from chalice import Blueprint, Response
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
+bp = Blueprint(__name__)
+@route(bp, "/staff/{item}")
+def staff_page(ctx: SignedIn, item: str) -> Response:
+    return Response(ctx.principal.company_id + item)
+@route(bp, "/admin", auth=ADMIN)
+def admin_page(ctx: Ctx) -> Response:  # a staff view may ignore who is signed in
+    return Response("")
+@route(bp, "/public", auth=PUBLIC)
+def forged(ctx: SignedIn) -> Response:  # a public page cannot promise a principal
+    return Response(ctx.principal.company_id)
+"""
+
+
+def test_mypy_refuses_a_public_view_that_expects_a_signed_in_context(tmp_path):
+    from mypy import api
+
+    config = tmp_path / "mypy.ini"
+    config.write_text(
+        "[mypy]\npython_version = 3.11\nfollow_imports = silent\n"
+        "[mypy-boto3.*,botocore.*,openpyxl.*]\nignore_missing_imports = true\n"
+    )
+    cache = str(tmp_path / "cache")
+    out, err, status = api.run(["--config-file", str(config), "--cache-dir", cache, "-c", _PROBE])
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert status == 1, out + err
+    # mypy reports the decorator's line: the public route handed the wrong view.
+    public_route = _PROBE.splitlines().index('@route(bp, "/public", auth=PUBLIC)') + 1
+    assert [line.split(":")[1] for line in errors] == [str(public_route)], errors
+    assert "SignedIn" in errors[0]
