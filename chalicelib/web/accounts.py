@@ -8,7 +8,7 @@ from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
-from chalicelib.web.context import PUBLIC, Ctx, route
+from chalicelib.web.context import PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 accounts = lazy_module("chalicelib.services.accounts")
@@ -61,8 +61,7 @@ def _invited(ctx: Ctx, values: dict[str, str]) -> dict[str, str]:
 
 
 @route(bp, "/verify-email", methods=("GET", "POST"))
-def verify_email(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def verify_email(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     pending = company.pending_email or (None if company.email_validated else company.email)
     if ctx.method == "GET":
@@ -79,8 +78,7 @@ def verify_email(ctx: Ctx) -> Response:
 
 
 @route(bp, "/verify-email/resend", methods=("POST",))
-def resend_code(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def resend_code(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     target = company.pending_email or company.email
     try:
