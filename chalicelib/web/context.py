@@ -396,9 +396,7 @@ def route(
                 return http.head_answer(bp.current_request, finish(ctx, busy_page(ctx)))
             limiter.set_request_ip(ctx.client_ip)  # e-mails sent for this request count per IP
             try:
-                _admit(ctx, auth, csrf)
-                if auth != PUBLIC:
-                    ctx = _signed_in(ctx)
+                ctx = _admit(ctx, auth, csrf)
                 response = view(ctx, **params)
             except Redirect as jump:
                 response = http.redirect(jump.location)
@@ -435,26 +433,24 @@ def route(
     return decorate
 
 
-def _admit(ctx: Ctx, auth: str, csrf: bool) -> None:
+def _admit(ctx: Ctx, auth: str, csrf: bool) -> Ctx:
     """The route's checks before its view: signed in, admin where asked, CSRF on writes.
 
+    Returns the context the view gets: a ``SignedIn`` for a staff or admin route.
     A module-level function (not inside ``route``'s closure) so that it runs,
     and can be mutated, on every request rather than once at import.
     """
-    if auth != PUBLIC and ctx.principal is None:
-        raise _signed_out_refusal(ctx)
-    if auth == ADMIN and ctx.principal and not ctx.principal.is_admin:
-        raise Forbidden("error.admin_only")
+    if auth != PUBLIC:
+        ctx = _signed_in(ctx)
+        if auth == ADMIN and not ctx.principal.is_admin:
+            raise Forbidden("error.admin_only")
     if ctx.method != "GET" and csrf:  # HEAD reads as GET (Ctx.method); OPTIONS routes skip CSRF
         ctx.check_csrf()
+    return ctx
 
 
 def _signed_in(ctx: Ctx) -> SignedIn:
-    """The admitted context as a ``SignedIn``, for a route that needs a signed-in user.
-
-    Checks the principal itself rather than trusting ``_admit``: without one the
-    request gets the same refusal, and no staff view ever runs for nobody.
-    """
+    """The context as a ``SignedIn``, whose principal is never None; nobody: refused."""
     if ctx.principal is None:
         raise _signed_out_refusal(ctx)
     # The same request state, shared lists and all: cookies, flashes and CORS
