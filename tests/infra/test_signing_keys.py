@@ -41,7 +41,7 @@ def test_the_keys_come_from_the_provisioned_secret(key_ring):
     stored = json.loads(
         boto3.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
     )
-    keys = get_settings().signing_keys
+    keys = signing_keys.accepted()
     assert keys[0] == stored["current"]  # signs with current
     assert set(keys) == {key for key in stored.values() if key}  # accepts the whole ring
     assert len(stored["current"]) >= signing_keys.MIN_KEY_LENGTH
@@ -79,13 +79,13 @@ def test_a_function_still_on_the_staged_ring_accepts_the_promoted_key(key_ring):
     staged = stage(client, SECRET)
     signing_keys.forget()
     before = http.pack("x", "csrf")
-    assert staged["next"] in get_settings().signing_keys[1:]  # cached: the warm function
+    assert staged["next"] in signing_keys.accepted()[1:]  # cached: the warm function
     promote(client, SECRET)  # ...which has not re-read the ring yet
     raw = before.rpartition(".")[0]
     made_after = f"{raw}.{http._sign_with(staged['next'], raw, 'csrf')}"
     assert http.unpack(made_after, "csrf") == "x"
     signing_keys.forget()
-    assert get_settings().secret_key == staged["next"]
+    assert signing_keys.current() == staged["next"]
     assert http.unpack(before, "csrf") == "x"  # the old current is now previous
 
 
