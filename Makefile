@@ -61,6 +61,8 @@ spamassassin:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m infra.lint_imports
 
 # Two workers (one per core), whole files per worker: each has its own moto
 # state, and browser tests their own `make run`. The security suites run at
