@@ -16,8 +16,9 @@ from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, Va
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
 from chalicelib.i18n import LOCALES
 from chalicelib.services import activity, directory
-from chalicelib.services.accounts import check_time_zone, send_email_code
+from chalicelib.services.email_codes import send_email_code
 from chalicelib.services.logos import logo_url
+from chalicelib.services.signup import check_time_zone
 
 # Profile fields a company should fill, in the order the home page lists them.
 PROFILE_FIELDS: tuple[str, ...] = (

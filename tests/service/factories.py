@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.services import accounts
+from chalicelib.services import signup
 from chalicelib.services.orders import Actor
 from tests.web.factories import PASSWORD, unique_email
 
@@ -17,7 +17,7 @@ def new_company(name: str = "Acme Repairs", **overrides: object):
         "email": unique_email(),
         "password": PASSWORD,
     }
-    account = accounts.sign_up(form, "en")
+    account = signup.sign_up(form, "en")
     for key, value in overrides.items():
         setattr(account.company, key, value)
     return account
