@@ -175,7 +175,8 @@ def update_profile(
     if seen is None or seen != (company.version or 0):
         raise ProfileChanged()
     actions: list[Any] = [getattr(Company, name).set(data[name]) for name in TEXT_FIELDS]
-    wanted_email, pending = data["email"], company.pending_email
+    wanted_email = data["email"]
+    pending: str | None = company.pending_email
     send_to: str | None = None
     # A cancelled or replaced e-mail change takes its pending code with it (same
     # transaction): the old code must not validate an address nobody wants now.
