@@ -101,7 +101,7 @@ mutation: $(STAMP)
 load: $(STAMP)
 	CHECKOS_SUITE=load $(BIN)/python -m pytest tests/load
 
-## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity.py).
+## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity/).
 check-data: $(STAMP)
 	$(BIN)/python -m infra.check_data --port $(PORT)
 

@@ -54,7 +54,7 @@ from chalicelib.db.orders import Notification, Order, OrderEntry, OrderEvent, Or
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.validation import fold
-from chalicelib.services import accounts, directory, limiter, notifications, orders, partners
+from chalicelib.services import directory, limiter, notifications, orders, partners, signin
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import Principal, now
 
@@ -105,7 +105,7 @@ def check_request(principal: Principal, form: Mapping[str, str]) -> None:
     if not confirmation_matches(principal.company, form.get("confirmation", "")):
         errors["confirmation"] = ("erase.confirm_mismatch", {})
     password = form.get("password", "")
-    if not accounts.password_matches(principal.user.email, principal.user_id, password):
+    if not signin.password_matches(principal.user.email, principal.user_id, password):
         errors["password"] = ("erase.wrong_password", {})
     if errors:
         raise ValidationFailed(errors)

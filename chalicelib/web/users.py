@@ -11,7 +11,7 @@ from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-accounts = lazy_module("chalicelib.services.accounts")
+signin = lazy_module("chalicelib.services.signin")
 users = lazy_module("chalicelib.services.users")
 
 bp = Blueprint(__name__)
@@ -113,7 +113,7 @@ def accept_invitation(ctx: Ctx, token: str) -> Response:
     # Whoever was signed in on this browser is signed out first; the new
     # session cookie below replaces theirs.
     if ctx.session_token:
-        accounts.log_out(ctx.session_token)
+        signin.log_out(ctx.session_token)
     session_token = sessions.start_session(user.user_id, user.company_id)
     ctx.sign_in(session_token, user.user_id, user.company_id)
     ctx.flash("invite.welcome", "success", company=pending.company.name)

@@ -6,7 +6,7 @@ import secrets
 
 from chalicelib.db.accounts import Login, User
 from chalicelib.domain.passwords import hash_password
-from chalicelib.services import accounts
+from chalicelib.services import signup
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import now
 from tests.web.factories import PASSWORD, unique_email
@@ -22,7 +22,7 @@ def new_company(name: str = "Acme Repairs", **overrides: object):
         "email": unique_email(),
         "password": PASSWORD,
     }
-    account = accounts.sign_up(form, "en")
+    account = signup.sign_up(form, "en")
     for key, value in overrides.items():
         setattr(account.company, key, value)
     return account
