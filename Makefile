@@ -61,6 +61,8 @@ spamassassin:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m infra.lint_imports
 
 # Two workers (one per core), whole files per worker: each has its own moto
 # state, and browser tests their own `make run`. The security suites run at
@@ -99,7 +101,7 @@ mutation: $(STAMP)
 load: $(STAMP)
 	CHECKOS_SUITE=load $(BIN)/python -m pytest tests/load
 
-## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity.py).
+## Invariant checker over the table of a running `make run` (see chalicelib/services/integrity/).
 check-data: $(STAMP)
 	$(BIN)/python -m infra.check_data --port $(PORT)
 

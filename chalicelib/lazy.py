@@ -29,7 +29,7 @@ class LazyModule:
         object.__setattr__(self, "_loaded", None)
 
     def _module(self) -> ModuleType:
-        loaded = object.__getattribute__(self, "_loaded")
+        loaded: ModuleType | None = object.__getattribute__(self, "_loaded")
         if loaded is None:
             loaded = importlib.import_module(object.__getattribute__(self, "_name"))
             object.__setattr__(self, "_loaded", loaded)

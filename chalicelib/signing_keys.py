@@ -16,6 +16,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from chalicelib.aws.clients import client
+from chalicelib.config import LOCAL_STAGES, get_settings
+
 # A warm function re-reads the ring this often (one GetSecretValue per function every
 # few minutes); until then it keeps signing with the key it has, which the rotated
 # ring still accepts as ``previous``.
@@ -70,8 +73,6 @@ def ring(secret_id: str) -> KeyRing:
         cached = _cache.get(secret_id)
         if cached and now - cached[0] < REFRESH_SECONDS:
             return cached[1]
-        from chalicelib.aws.clients import client
-
         try:
             answer = client("secretsmanager").get_secret_value(SecretId=secret_id)
         except Exception as exc:  # botocore's errors: no access, no secret, no network
@@ -82,6 +83,25 @@ def ring(secret_id: str) -> KeyRing:
         keys = parse(answer["SecretString"])
         _cache[secret_id] = (now, keys)
         return keys
+
+
+def accepted() -> tuple[str, ...]:
+    """Every key a signature is accepted with, the one to sign with first."""
+    # Read on use, not at import: `chalice package` imports the app with the
+    # stage's variables and no secret.
+    settings = get_settings()
+    if settings.signing_secret_arn:
+        return ring(settings.signing_secret_arn).accepted
+    if settings.secret:  # outside Lambda only: check_deployed refuses SECRET_KEY
+        return (settings.secret,)
+    if settings.stage in LOCAL_STAGES:
+        return ("local-development-secret-not-for-production",)
+    raise RuntimeError("SIGNING_SECRET_ARN must be set outside the local run and the tests")
+
+
+def current() -> str:
+    """The key new signatures are made with (the ring's current key)."""
+    return accepted()[0]
 
 
 def forget() -> None:

@@ -15,7 +15,7 @@ import time_machine
 from chalicelib.db.accounts import Company, Login, User
 from chalicelib.db.base import transaction
 from chalicelib.domain.passwords import hash_password
-from chalicelib.services import accounts, directory, orders
+from chalicelib.services import directory, orders, signup
 
 DEMO_EMAIL = "demo@checkos.example"
 DEMO_PASSWORD = "demo password 123"  # noqa: S105 - a public demo account on a local run
@@ -44,7 +44,7 @@ JOBS = [
 def seed_demo(seed: int = 11) -> str:
     """Create the demo company; returns a line telling how to sign in."""
     rng = random.Random(seed)
-    account = accounts.sign_up(
+    account = signup.sign_up(
         {
             "company_name": "Oficina Demo Consertos",
             "business_type": "Electronics and appliance repair",

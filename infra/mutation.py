@@ -40,6 +40,7 @@ class Outcome:
     mutants: int = 0
     killed: int = 0
     equivalent: int = 0
+    timeouts: int = 0  # counted as killed, shown apart: a hang is a weaker kill than a failure
     survivors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -169,6 +170,7 @@ def run_module(
         outcome.mutants += 1
         if status in KILLED:
             outcome.killed += 1
+            outcome.timeouts += status == "timeout"
             continue
         before, after = changed_lines(workdir, env, mutant)
         function = function_of(mutant)
@@ -211,8 +213,8 @@ def main() -> int:
             outcomes.append(outcome)
             print(
                 f"{name}: mutants={outcome.mutants}, killed={outcome.killed}, "
-                f"survived={outcome.survived}, equivalent={outcome.equivalent} "
-                f"({outcome.seconds:.0f} s)",
+                f"survived={outcome.survived}, equivalent={outcome.equivalent}, "
+                f"timeouts={outcome.timeouts} ({outcome.seconds:.0f} s)",
                 flush=True,
             )
             for survivor in outcome.survivors:
@@ -230,7 +232,8 @@ def main() -> int:
         f"mutation: modules={len(outcomes)}/{len(chosen)}, "
         f"mutants={sum(o.mutants for o in outcomes)}, "
         f"killed={sum(o.killed for o in outcomes)}, survived={survived}, "
-        f"equivalent={sum(o.equivalent for o in outcomes)}, seconds={seconds}",
+        f"equivalent={sum(o.equivalent for o in outcomes)}, "
+        f"timeouts={sum(o.timeouts for o in outcomes)}, seconds={seconds}",
         flush=True,
     )
     return 1 if survived or len(outcomes) < len(chosen) else 0

@@ -60,7 +60,7 @@ def presigned_get(key: str, seconds: int, filename: str) -> str:
     ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "") or "download"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
     # SigV4 links carry X-Amz-Expires (the legacy default does not, and newer regions refuse it).
-    return client("s3", "s3v4").generate_presigned_url(
+    url: str = client("s3", "s3v4").generate_presigned_url(
         "get_object",
         Params={
             "Bucket": get_settings().bucket_name,
@@ -69,3 +69,4 @@ def presigned_get(key: str, seconds: int, filename: str) -> str:
         },
         ExpiresIn=seconds,
     )
+    return url

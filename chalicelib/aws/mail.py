@@ -86,6 +86,7 @@ class _Prebuilt(str):
 
     name: str
     addresses: tuple[Address, ...]
+    _wire: str
 
     def __new__(
         cls, name: str, wire: str, shown: str, addresses: tuple[Address, ...] = ()

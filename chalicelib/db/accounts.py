@@ -71,7 +71,12 @@ class Company(Item, discriminator="Company"):
     # rotation swaps both in one transaction) and the website origins allowed to
     # embed the form and call its JSON API (empty: any site may embed, no CORS).
     intake_code = UnicodeAttribute(null=True)
-    intake_origins = ListAttribute(of=UnicodeAttribute, default=list)
+    # pynamodb types ListAttribute(of=UnicodeAttribute) as a list of attribute
+    # objects; the values it loads and saves are plain strings.
+    intake_origins: ListAttribute[str] = ListAttribute(
+        of=UnicodeAttribute,  # type: ignore[arg-type]
+        default=list,
+    )
     # "Follow your order" snippet for the company's website (None: defaults).
     follow_button = UnicodeAttribute(null=True)
     follow_intro = UnicodeAttribute(null=True)

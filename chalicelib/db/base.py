@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    MapAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -28,12 +33,6 @@ T = TypeVar("T")
 CONFLICT_ATTEMPTS = 8
 CONFLICT_BASE_S = 0.01
 CONFLICT_CAP_S = 0.4
-
-
-class _Meta:
-    table_name = _settings.table_name
-    region = _settings.region
-    host = _settings.dynamodb_host
 
 
 class Gsi1(GlobalSecondaryIndex["Item"]):
@@ -66,7 +65,10 @@ class Gsi3(GlobalSecondaryIndex["Item"]):
 class Item(Model):
     """Every item of the table. Entities subclass it with a discriminator."""
 
-    Meta = _Meta
+    class Meta:
+        table_name = _settings.table_name
+        region = _settings.region
+        host = _settings.dynamodb_host
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -181,9 +183,25 @@ def _retrying(what: str, run: Callable[[], T], conflicted: Callable[[Exception],
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def plain_map(raw: object) -> dict[str, str]:
+    """A free-form map attribute's entries as text, however pynamodb handed it over.
+
+    A raw ``MapAttribute`` loads as a ``MapAttribute`` object, a fresh default
+    as a plain ``dict``, an absent one as None (no entries).
+    """
+    values: Mapping[object, object]
+    if isinstance(raw, MapAttribute):
+        values = raw.as_dict()
+    elif isinstance(raw, Mapping):
+        values = raw
+    else:
+        values = {}
+    return {str(k): str(v) for k, v in values.items()}
+
+
 @lru_cache(maxsize=1)
 def _connection() -> Connection:
-    return Connection(region=_Meta.region, host=_Meta.host)
+    return Connection(region=Item.Meta.region, host=Item.Meta.host)
 
 
 def cancellation_codes(error: TransactWriteError) -> list[str | None]:

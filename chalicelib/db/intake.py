@@ -9,7 +9,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 
-from chalicelib.db.base import Item
+from chalicelib.db.base import Item, plain_map
 
 # IntakeRequest.status: a request is invisible to the company until it is confirmed.
 PENDING, CONFIRMING, CONFIRMED = "pending", "confirming", "confirmed"
@@ -46,8 +46,8 @@ class IntakeRequest(Item, discriminator="IntakeRequest"):
     email = UnicodeAttribute()
     name = UnicodeAttribute()
     locale = UnicodeAttribute(default="en")
-    values = MapAttribute(default=dict)  # standard order fields, cleaned
-    custom = MapAttribute(default=dict)  # custom field id -> cleaned value
+    values: MapAttribute[str, str] = MapAttribute(default=dict)  # standard order fields, cleaned
+    custom: MapAttribute[str, str] = MapAttribute(default=dict)  # custom field id -> cleaned value
     status = UnicodeAttribute(default=PENDING)
     created_at = UTCDateTimeAttribute()
     claim = UnicodeAttribute(null=True)
@@ -68,11 +68,11 @@ class IntakeRequest(Item, discriminator="IntakeRequest"):
 
     @property
     def value_map(self) -> dict[str, str]:
-        return _plain(self.values)
+        return plain_map(self.values)
 
     @property
     def custom_map(self) -> dict[str, str]:
-        return _plain(self.custom)
+        return plain_map(self.custom)
 
 
 class PendingLock(Item, discriminator="PendingLock"):
@@ -101,8 +101,3 @@ class RateCounter(Item, discriminator="RateCounter"):
     @classmethod
     def key(cls, scope: str, subject: str, window: str) -> tuple[str, str]:
         return f"RATE#{scope}#{subject}#{window}", cls.SK
-
-
-def _plain(raw: object) -> dict[str, str]:
-    values = raw.as_dict() if isinstance(raw, MapAttribute) else dict(raw or {})  # type: ignore[call-overload]
-    return {str(k): str(v) for k, v in values.items()}

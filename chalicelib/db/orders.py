@@ -57,7 +57,7 @@ class Order(Item, discriminator="Order"):
     technician_name = UnicodeAttribute(null=True)
     internal_notes = UnicodeAttribute(default="")
     estimated_value = UnicodeAttribute(null=True)  # decimal as text, no float rounding
-    custom = MapAttribute(default=dict)  # custom field id -> text value
+    custom: MapAttribute[str, str] = MapAttribute(default=dict)  # custom field id -> text value
     cancel_reason = UnicodeAttribute(null=True)
     rating = NumberAttribute(null=True)
     # sha256 of the customer's current access token (ACCESS#<hash>), so staff
@@ -152,7 +152,9 @@ class OrderCounter(Item, discriminator="OrderCounter"):
 class MonthlyUsage(Item, discriminator="MonthlyUsage"):
     """``CO#<id>`` / ``USAGE#<yyyy-mm>``: orders registered this month (free-plan quota)."""
 
-    count = NumberAttribute(default=0)
+    # The stored attribute is named "count", shadowing pynamodb's Model.count
+    # classmethod (a table-wide count this app never runs: no Scan).
+    count = NumberAttribute(default=0)  # type: ignore[assignment]
 
     @classmethod
     def key(cls, company_id: str, month: str) -> tuple[str, str]:
@@ -166,7 +168,7 @@ class Notification(Item, discriminator="Notification"):
     at = UTCDateTimeAttribute()
     order_id = UnicodeAttribute(null=True)
     order_number = NumberAttribute(null=True)
-    params = MapAttribute(default=dict)
+    params: MapAttribute[str, object] = MapAttribute(default=dict)
     read = BooleanAttribute(default=False)
 
     @classmethod

@@ -9,6 +9,7 @@ before (the first in the order given) and no read outlives its request.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,6 +26,18 @@ def _executor() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="read")
     return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of its parent's threads: it starts a pool of its own.
+
+    (Otherwise the inherited pool counts its dead workers as busy and never runs a read.)
+    """
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def together(*reads: Callable[[], Any]) -> list[Any]:

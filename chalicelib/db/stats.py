@@ -46,7 +46,9 @@ def _sharded(name: str) -> str:
 
 class Stat(Item, discriminator="Stat"):
     label = UnicodeAttribute(null=True)
-    count = NumberAttribute(null=True)
+    # The stored attribute is named "count", shadowing pynamodb's Model.count
+    # classmethod (a table-wide count this app never runs: no Scan).
+    count = NumberAttribute(null=True)  # type: ignore[assignment]
     registered = NumberAttribute(null=True)
     completed = NumberAttribute(null=True)
     # STAT#RATING: sum of the customers' stars (``count`` = rated orders).

@@ -72,7 +72,7 @@ def reencode_logo(data: bytes) -> EncodedLogo:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[sniffed])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=[sniffed])
             width, height = image.size
             if width < 1 or height < 1 or width * height > MAX_PIXELS:
                 raise LogoRejected("profile.logo.too_many_pixels", mpx=MAX_PIXELS // 1_000_000)

@@ -13,19 +13,22 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from string import Formatter
-from typing import Any
 
 LOCALES: tuple[str, ...] = ("en", "es", "pt-BR")
 DEFAULT_LOCALE = "en"
 LOCALE_NAMES = {"en": "English", "es": "Español", "pt-BR": "Português (Brasil)"}
 _CATALOG_DIR = Path(__file__).with_name("catalog")
 
+# One language's text: a sentence, or one sentence per plural category ("one", "other"…).
+Text = str | dict[str, str]
+
 
 @lru_cache(maxsize=1)
-def catalog() -> dict[str, dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
+def catalog() -> dict[str, dict[str, Text]]:
+    """Every message by key, each with its text per locale."""
+    merged: dict[str, dict[str, Text]] = {}
     for path in sorted(_CATALOG_DIR.glob("*.json")):
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries: dict[str, dict[str, Text]] = json.loads(path.read_text(encoding="utf-8"))
         duplicated = merged.keys() & entries.keys()
         if duplicated:
             raise ValueError(f"{path.name} redefines {sorted(duplicated)}")

@@ -16,8 +16,9 @@ from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, Va
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
 from chalicelib.i18n import LOCALES
 from chalicelib.services import activity, directory
-from chalicelib.services.accounts import check_time_zone, send_email_code
+from chalicelib.services.email_codes import send_email_code
 from chalicelib.services.logos import logo_url
+from chalicelib.services.signup import check_time_zone
 
 # Profile fields a company should fill, in the order the home page lists them.
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -174,7 +175,8 @@ def update_profile(
     if seen is None or seen != (company.version or 0):
         raise ProfileChanged()
     actions: list[Any] = [getattr(Company, name).set(data[name]) for name in TEXT_FIELDS]
-    wanted_email, pending = data["email"], company.pending_email
+    wanted_email = data["email"]
+    pending: str | None = company.pending_email
     send_to: str | None = None
     # A cancelled or replaced e-mail change takes its pending code with it (same
     # transaction): the old code must not validate an address nobody wants now.

@@ -55,13 +55,14 @@ def entries_for(company: Company | None) -> dict[tuple[str, str], DirectoryEntry
     """The directory items an (active) company should have; none when inactive or absent."""
     if company is None or not company.active:
         return {}
+    # The card and its folded copies in one mapping (one ``**`` for the model's keywords).
     card: dict[str, Any] = {name: getattr(company, name) for name in CARD_FIELDS}
-    folded = {flat: _folded(getattr(company, attr)) for attr, flat in FIELDS.values()}
+    card.update({flat: _folded(getattr(company, attr)) for attr, flat in FIELDS.values()})
     found: dict[tuple[str, str], DirectoryEntry] = {}
     for name, (attribute, _flat) in FIELDS.items():
         for token in words(getattr(company, attribute))[:MAX_TOKENS_PER_FIELD]:
             key = DirectoryEntry.key(name, token, company.company_id)
-            found[key] = DirectoryEntry(*key, company_id=company.company_id, **card, **folded)
+            found[key] = DirectoryEntry(*key, company_id=company.company_id, **card)
     return found
 
 

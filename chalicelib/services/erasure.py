@@ -37,7 +37,7 @@ from chalicelib.db.data_rights import ERASING, ErasureJob
 from chalicelib.db.intake import FormKey
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.validation import fold
-from chalicelib.services import accounts, data_rights_lambda, directory, erasure_steps
+from chalicelib.services import data_rights_lambda, directory, erasure_steps, signin
 from chalicelib.services.erasure_orders import erase_orders
 from chalicelib.services.erasure_steps import Eraser, OutOfTime
 from chalicelib.services.sessions import Principal, now
@@ -67,7 +67,7 @@ def check_request(principal: Principal, form: Mapping[str, str]) -> None:
     if not confirmation_matches(principal.company, form.get("confirmation", "")):
         errors["confirmation"] = ("erase.confirm_mismatch", {})
     password = form.get("password", "")
-    if not accounts.password_matches(principal.user.email, principal.user_id, password):
+    if not signin.password_matches(principal.user.email, principal.user_id, password):
         errors["password"] = ("erase.wrong_password", {})
     if errors:
         raise ValidationFailed(errors)

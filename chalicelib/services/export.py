@@ -243,7 +243,7 @@ class SheetWriter:
         self._converters = [(column, self._converter(column.kind)) for column in columns]
         # Rows go out as the cells the converters made: openpyxl's own row builder would
         # type every value again (and raise, catch and replace each styled cell).
-        self.sheet._values_to_row = self._placed  # type: ignore[method-assign]
+        self.sheet._values_to_row = self._placed
 
     def _page_setup(self) -> None:
         sheet = self.sheet

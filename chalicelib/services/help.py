@@ -19,6 +19,17 @@ from chalicelib.db.partners import DIRECTORY_PREFIX
 from chalicelib.domain import aging, logos
 from chalicelib.domain.validation import fold
 from chalicelib.i18n import translate
+from chalicelib.services import (
+    custom_fields,
+    customers,
+    dashboard,
+    email_codes,
+    export,
+    intake,
+    partners,
+    password_reset,
+    users,
+)
 
 # Screenshots are written here by the browser suite (tests/e2e/test_help.py) and
 # served at /help/img/<name>; the folder is git-ignored, so a fresh clone has none.
@@ -188,17 +199,6 @@ def figures(extra: Mapping[str, object] | None = None) -> dict[str, object]:
     ``extra`` carries the few figures defined in the web layer (a service never
     imports upward), e.g. the intake iframe's minimum size.
     """
-    from chalicelib.services import (
-        accounts,
-        custom_fields,
-        customers,
-        dashboard,
-        export,
-        intake,
-        partners,
-        users,
-    )
-
     settings = get_settings()
     ip_hour = next(r.limit for r in intake.RATE_LIMITS if (r.scope, r.window) == ("ip", "hour"))
     found: dict[str, object] = {
@@ -211,9 +211,9 @@ def figures(extra: Mapping[str, object] | None = None) -> dict[str, object]:
         "max_fields": custom_fields.MAX_FIELDS,
         "max_invites": users.MAX_PENDING_INVITATIONS,
         "user_invite_days": users.INVITE_LIFETIME.days,
-        "code_minutes": int(accounts.CODE_LIFETIME.total_seconds() // 60),
-        "code_tries": accounts.CODE_MAX_TRIES,
-        "reset_hours": int(accounts.RESET_LIFETIME.total_seconds() // 3600),
+        "code_minutes": int(email_codes.CODE_LIFETIME.total_seconds() // 60),
+        "code_tries": email_codes.CODE_MAX_TRIES,
+        "reset_hours": int(password_reset.RESET_LIFETIME.total_seconds() // 3600),
         "red_days": aging.RED_DAYS,
         "orange_days": aging.ORANGE_DAYS,
         "orange_last_day": aging.RED_DAYS - 1,
@@ -438,8 +438,7 @@ def search(query: str, locale: str, numbers: Mapping[str, object]) -> list[Hit]:
         return []
     hits = []
     for article in ARTICLES:
-        shown = render_article(article.slug, locale, numbers)
-        assert shown is not None
+        shown = _render(article, locale, numbers)
         weighted: list[tuple[str, int, str | None]] = [
             (shown.title, 8, None),
             (shown.summary, 4, None),

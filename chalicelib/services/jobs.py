@@ -29,6 +29,7 @@ from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
@@ -206,7 +207,7 @@ def _warn(company: Company, day: str, today: date, summary: JobSummary) -> str:
     # Late (a missed night, or no warning before the due day), the company's
     # idle clock moves so that it ends a full notice period from today.
     clock = max(day, (today - timedelta(days=idle - notice)).isoformat())
-    actions = [Company.inactivity_warned_for.set(clock)]
+    actions: list[Action] = [Company.inactivity_warned_for.set(clock)]
     if clock != day:
         actions.append(Company.gsi3pk.set(Company.activity_partition(clock)))
     claimed = (
@@ -250,7 +251,7 @@ def _warn(company: Company, day: str, today: date, summary: JobSummary) -> str:
 
 def _hand_back_warning(company: Company, day: str, clock: str) -> None:
     """Undo a claimed warning whose e-mail did not go out (only if still ours)."""
-    actions = [Company.inactivity_warned_for.remove()]
+    actions: list[Action] = [Company.inactivity_warned_for.remove()]
     if clock != day:
         actions.append(Company.gsi3pk.set(Company.activity_partition(day)))
     # If a user signed in meanwhile, the company left this day anyway: nothing to undo.

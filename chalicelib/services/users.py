@@ -22,9 +22,9 @@ from chalicelib.domain.passwords import hash_password
 from chalicelib.domain.tokens import new_id, new_token, token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.services import limiter, mailer
-from chalicelib.services.accounts import ROLES
 from chalicelib.services.sessions import Principal, now
 
+ROLES = ("admin", "staff")
 INVITE_KIND = "INVITE"
 # Jobber / Housecall Pro keep e-mailed links alive for 7 to 14 days; a week is
 # long enough for someone on holiday and short enough to forget stale ones.

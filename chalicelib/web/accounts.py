@@ -8,10 +8,13 @@ from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
-from chalicelib.web.context import PUBLIC, Ctx, route
+from chalicelib.web.context import PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-accounts = lazy_module("chalicelib.services.accounts")
+email_codes = lazy_module("chalicelib.services.email_codes")
+password_reset = lazy_module("chalicelib.services.password_reset")
+signin = lazy_module("chalicelib.services.signin")
+signups = lazy_module("chalicelib.services.signup")  # the page handler is named signup
 partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
@@ -24,7 +27,7 @@ def signup(ctx: Ctx) -> Response:
     if ctx.method == "GET":
         return ctx.render("pages/signup.html", values=_invited(ctx, dict(ctx.query)), errors={})
     try:
-        account = accounts.sign_up(ctx.form, ctx.locale, ip=ctx.client_ip)
+        account = signups.sign_up(ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
         return ctx.form_error_page("pages/signup.html", problem)
     except TooManyRequests as problem:  # the message above the form, everything typed kept
@@ -33,7 +36,7 @@ def signup(ctx: Ctx) -> Response:
     token = sessions.start_session(account.user.user_id, account.company.company_id)
     ctx.sign_in(token, account.user.user_id, account.company.company_id)
     try:
-        accounts.send_email_code(
+        email_codes.send_email_code(
             account.company, account.company.email, ctx.locale, ip=ctx.client_ip
         )
         ctx.flash("signup.welcome", "success", email=account.company.email)
@@ -61,14 +64,13 @@ def _invited(ctx: Ctx, values: dict[str, str]) -> dict[str, str]:
 
 
 @route(bp, "/verify-email", methods=("GET", "POST"))
-def verify_email(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def verify_email(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     pending = company.pending_email or (None if company.email_validated else company.email)
     if ctx.method == "GET":
         return ctx.render("pages/verify_email.html", pending=pending, errors={}, values={})
     try:
-        accounts.verify_email_code(company, ctx.form.get("code", ""))
+        email_codes.verify_email_code(company, ctx.form.get("code", ""))
     except AppError as problem:
         errors = {"code": ctx._(problem.key, **problem.params)}
         return ctx.render(
@@ -79,12 +81,11 @@ def verify_email(ctx: Ctx) -> Response:
 
 
 @route(bp, "/verify-email/resend", methods=("POST",))
-def resend_code(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def resend_code(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     target = company.pending_email or company.email
     try:
-        accounts.send_email_code(company, target, ctx.locale, resend=True, ip=ctx.client_ip)
+        email_codes.send_email_code(company, target, ctx.locale, resend=True, ip=ctx.client_ip)
         ctx.flash("verify.sent", "success", email=target)
     except AppError as problem:
         ctx.flash(problem.key, "error", **problem.params)
@@ -99,7 +100,7 @@ def login(ctx: Ctx) -> Response:
             return http.redirect(next_page)
         return ctx.render("pages/login.html", values={"next": next_page}, errors={}, problem=None)
     try:
-        token, found = accounts.log_in(
+        token, found = signin.log_in(
             ctx.form.get("email", ""), ctx.form.get("password", ""), ctx.client_ip
         )
     except AppError as problem:
@@ -112,7 +113,7 @@ def login(ctx: Ctx) -> Response:
         )
     # A new session id at every login (no fixation); the old one ends now.
     if ctx.session_token:
-        accounts.log_out(ctx.session_token)
+        signin.log_out(ctx.session_token)
     ctx.sign_in(token, found.user_id, found.company_id)
     return http.redirect(next_page)
 
@@ -120,10 +121,10 @@ def login(ctx: Ctx) -> Response:
 @route(bp, "/login/unlock/{token}", methods=("GET", "POST"), auth=PUBLIC)
 def unlock(ctx: Ctx, token: str) -> Response:
     """The e-mailed unlock link: a button (a GET changes nothing, mail scanners open links)."""
-    accounts.unlock_token(token)
+    signin.unlock_token(token)
     if ctx.method == "GET":
         return ctx.render("pages/unlock.html", token=token)
-    accounts.unlock_account(token)
+    signin.unlock_account(token)
     ctx.flash("unlock.done", "success")
     return http.redirect("/login")
 
@@ -131,7 +132,7 @@ def unlock(ctx: Ctx, token: str) -> Response:
 @route(bp, "/logout", methods=("POST",), auth=PUBLIC)
 def logout(ctx: Ctx) -> Response:
     if ctx.session_token:
-        accounts.log_out(ctx.session_token)
+        signin.log_out(ctx.session_token)
     ctx.sign_out()
     ctx.flash("logout.done", "success")
     return http.redirect("/login")
@@ -142,7 +143,9 @@ def forgot_password(ctx: Ctx) -> Response:
     if ctx.method == "GET":
         return ctx.render("pages/forgot.html", values={}, errors={}, sent=False)
     try:
-        accounts.request_password_reset(ctx.form.get("email", ""), ctx.locale, ip=ctx.client_ip)
+        password_reset.request_password_reset(
+            ctx.form.get("email", ""), ctx.locale, ip=ctx.client_ip
+        )
     except TooManyRequests as problem:
         ctx.flash(problem.key, "error", **problem.params)
         return ctx.render("pages/forgot.html", status=429, values=ctx.form, errors={}, sent=False)
@@ -152,11 +155,11 @@ def forgot_password(ctx: Ctx) -> Response:
 
 @route(bp, "/password/reset/{token}", methods=("GET", "POST"), auth=PUBLIC)
 def reset_password(ctx: Ctx, token: str) -> Response:
-    accounts.reset_token(token)
+    password_reset.reset_token(token)
     if ctx.method == "GET":
         return ctx.render("pages/reset.html", values={}, errors={}, token=token)
     try:
-        accounts.reset_password(token, ctx.form)
+        password_reset.reset_password(token, ctx.form)
     except ValidationFailed as problem:
         return ctx.form_error_page("pages/reset.html", problem, token=token)
     ctx.sign_out()

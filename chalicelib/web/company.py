@@ -9,7 +9,7 @@ from chalicelib.domain.errors import AppError, ValidationFailed
 from chalicelib.i18n import negotiate, translate
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, AWS_UNAVAILABLE, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, AWS_UNAVAILABLE, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
@@ -28,8 +28,7 @@ LOGO_PAGE = "pages/settings_logo.html"
 
 
 @route(bp, "/settings/company", methods=("GET", "POST"), auth=ADMIN)
-def company_settings(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def company_settings(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     if ctx.method == "GET":
         values = companies.profile_values(company)
@@ -51,16 +50,14 @@ def company_settings(ctx: Ctx) -> Response:
 
 
 @route(bp, "/settings/company/reactivate", methods=("POST",), auth=ADMIN)
-def reactivate_company(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def reactivate_company(ctx: SignedIn) -> Response:
     companies.reactivate(ctx.principal.company)
     ctx.flash("profile.reactivated", "success")
     return http.redirect(http.safe_next(ctx.form.get("next"), "/settings/company"))
 
 
 @route(bp, "/settings/company/logo", methods=("GET", "POST"), auth=ADMIN)
-def company_logo(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def company_logo(ctx: SignedIn) -> Response:
     limit = logo_rules.MAX_UPLOAD_BYTES
     limit_mb = limit // (1024 * 1024)
     if ctx.method == "GET":

@@ -11,9 +11,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, Final, Literal, ParamSpec, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Blueprint, Response
@@ -39,7 +39,10 @@ multipart = lazy_module("chalicelib.web.multipart")
 
 log = logging.getLogger("checkos.web")
 
-PUBLIC, STAFF, ADMIN = "public", "staff", "admin"
+# Final: each name is its literal type, so ``route`` can tell public views from signed-in ones.
+PUBLIC: Final = "public"
+STAFF: Final = "staff"
+ADMIN: Final = "admin"
 FORM_TYPES = ["application/x-www-form-urlencoded", "application/json", "multipart/form-data"]
 SESSION_COOKIE = "sid"
 CSRF_HEADER = "x-csrf-token"  # scripts may send the token here instead of the form
@@ -192,6 +195,28 @@ class Ctx:
         self.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
 
 
+@dataclass
+class SignedIn(Ctx):
+    """The context a staff or admin view receives: its ``principal`` is never None.
+
+    Only the ``route`` decorator builds one, after the session proved who is
+    asking; a view annotated ``ctx: SignedIn`` needs no check of its own.
+    """
+
+    principal: Principal
+
+    def __post_init__(self) -> None:
+        # A real check that holds under ``python -O`` too.
+        if not isinstance(self.principal, Principal):
+            raise TypeError("a signed-in context needs the principal its session proved")
+
+    def sign_out(self) -> None:
+        """End the session (its cookie expires); the rest of the request still
+        answers for the person who made it, so ``principal`` stays set."""
+        self.session_token = None
+        self.out_cookies.append(http.expired_cookie(SESSION_COOKIE))
+
+
 def _session_cookie(token: str, user_id: str, company_id: str) -> str:
     return http.pack([token, user_id, company_id, int(time.time())], "session")
 
@@ -263,7 +288,11 @@ def busy_page(ctx: Ctx) -> Response:
     """503 with a translated message; a posted form comes back ready to send again."""
     if ctx.path.startswith("/api/"):
         body = json.dumps({"status": "unavailable", "message": ctx._("error.busy.body")})
-        headers = {"Content-Type": "application/json", "Retry-After": "5", **ctx.cors}
+        headers: dict[str, str | list[str]] = {
+            "Content-Type": "application/json",
+            "Retry-After": "5",
+            **ctx.cors,
+        }
         return Response(body=body, status_code=503, headers=headers)
     kept: dict[str, str] = {}
     upload = False
@@ -303,6 +332,36 @@ def finish(ctx: Ctx, response: Response) -> Response:
 
 
 ViewFunc = Callable[..., Response]
+_Params = ParamSpec("_Params")
+# A view takes its context first, then the route's path parameters by name.
+PublicView = Callable[Concatenate[Ctx, _Params], Response]
+SignedInView = Callable[Concatenate[SignedIn, _Params], Response]
+
+
+@overload
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ...,
+    *,
+    auth: Literal["public"],
+    csrf: bool = ...,
+    content_types: list[str] | None = ...,
+    session: bool = ...,
+) -> Callable[[PublicView[_Params]], PublicView[_Params]]: ...
+
+
+@overload
+def route(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ...,
+    *,
+    auth: Literal["staff", "admin"] = ...,
+    csrf: bool = ...,
+    content_types: list[str] | None = ...,
+    session: bool = ...,
+) -> Callable[[SignedInView[_Params]], SignedInView[_Params]]: ...
 
 
 def route(
@@ -317,6 +376,8 @@ def route(
 ) -> Callable[[ViewFunc], ViewFunc]:
     """Register ``view(ctx, **path_params)`` on ``bp`` with the shared request handling.
 
+    A public view gets a ``Ctx``; a staff or admin view gets a ``SignedIn``,
+    whose principal is never None (mypy holds a public route to ``Ctx``).
     ``session=False`` (public pages only) never reads the session: the page costs
     no DynamoDB request and is the same for every visitor, so it can be cached.
     """
@@ -335,7 +396,7 @@ def route(
                 return http.head_answer(bp.current_request, finish(ctx, busy_page(ctx)))
             limiter.set_request_ip(ctx.client_ip)  # e-mails sent for this request count per IP
             try:
-                _admit(ctx, auth, csrf)
+                ctx = _admit(ctx, auth, csrf)
                 response = view(ctx, **params)
             except Redirect as jump:
                 response = http.redirect(jump.location)
@@ -360,6 +421,8 @@ def route(
             )
             return http.head_answer(bp.current_request, finish(ctx, response))
 
+        # Marks read by the route-walking suites (access matrix, CSRF, tenant isolation);
+        # a function object takes any attribute, its declared type does not know them.
         handler.checkos_auth = auth  # type: ignore[attr-defined]
         # Read by the CSRF suite, which fails on any CSRF-free route it was not told about.
         handler.checkos_csrf = csrf  # type: ignore[attr-defined]
@@ -370,20 +433,36 @@ def route(
     return decorate
 
 
-def _admit(ctx: Ctx, auth: str, csrf: bool) -> None:
+def _admit(ctx: Ctx, auth: str, csrf: bool) -> Ctx:
     """The route's checks before its view: signed in, admin where asked, CSRF on writes.
 
+    Returns the context the view gets: a ``SignedIn`` for a staff or admin route.
     A module-level function (not inside ``route``'s closure) so that it runs,
     and can be mutated, on every request rather than once at import.
     """
-    if auth != PUBLIC and ctx.principal is None:
-        if ctx.method == "GET":
-            raise Redirect("/login?next=" + _quote(ctx.path))
-        raise Forbidden("error.signed_out")
-    if auth == ADMIN and ctx.principal and not ctx.principal.is_admin:
-        raise Forbidden("error.admin_only")
+    if auth != PUBLIC:
+        ctx = _signed_in(ctx)
+        if auth == ADMIN and not ctx.principal.is_admin:
+            raise Forbidden("error.admin_only")
     if ctx.method != "GET" and csrf:  # HEAD reads as GET (Ctx.method); OPTIONS routes skip CSRF
         ctx.check_csrf()
+    return ctx
+
+
+def _signed_in(ctx: Ctx) -> SignedIn:
+    """The context as a ``SignedIn``, whose principal is never None; nobody: refused."""
+    if ctx.principal is None:
+        raise _signed_out_refusal(ctx)
+    # The same request state, shared lists and all: cookies, flashes and CORS
+    # headers the view adds reach the response through the new context.
+    return SignedIn(**{spec.name: getattr(ctx, spec.name) for spec in fields(ctx)})
+
+
+def _signed_out_refusal(ctx: Ctx) -> Exception:
+    """Nobody signed in: a page read goes to sign-in and back, a write is refused."""
+    if ctx.method == "GET":
+        return Redirect("/login?next=" + _quote(ctx.path))
+    return Forbidden("error.signed_out")
 
 
 def _quote(path: str) -> str:

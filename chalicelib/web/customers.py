@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.i18n import normalise
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 from chalicelib.web.security import CSP
+
+if TYPE_CHECKING:
+    from chalicelib.services.orders import Actor
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
@@ -142,8 +147,7 @@ def follow(ctx: Ctx, slug: str) -> Response:
     return _follow(ctx, slug)
 
 
-def _snippet_page(ctx: Ctx, status: int = 200, **context: object) -> Response:
-    assert ctx.principal is not None
+def _snippet_page(ctx: SignedIn, status: int = 200, **context: object) -> Response:
     company = ctx.principal.company
     look = follow_form.follow_look(company, company.locale)
     default_button, default_intro = follow_form.default_texts(company.locale)
@@ -161,8 +165,7 @@ def _snippet_page(ctx: Ctx, status: int = 200, **context: object) -> Response:
 
 
 @route(bp, "/settings/follow-snippet", methods=("GET", "POST"), auth=ADMIN)
-def follow_settings(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def follow_settings(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     if ctx.method == "POST":
         try:
@@ -178,18 +181,17 @@ def follow_settings(ctx: Ctx) -> Response:
 # -- staff: the customer's link on the order page --------------------------------
 
 
-def _actor(ctx: Ctx) -> orders.Actor:
-    assert ctx.principal is not None
-    return orders.Actor(
+def _actor(ctx: SignedIn) -> Actor:
+    actor: Actor = orders.Actor(  # the lazy module is untyped; the class is not
         name=ctx.principal.user.name,
         user_id=ctx.principal.user_id,
         company_id=ctx.principal.company_id,
     )
+    return actor
 
 
 @route(bp, "/orders/{order_id}/access/resend", methods=("POST",))
-def resend_access(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def resend_access(ctx: SignedIn, order_id: str) -> Response:
     try:
         sent = customers.resend_link(ctx.principal.company, order_id)
     except AppError as problem:
@@ -205,8 +207,7 @@ def resend_access(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/orders/{order_id}/access/revoke", methods=("POST",))
-def revoke_access(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def revoke_access(ctx: SignedIn, order_id: str) -> Response:
     try:
         revoked = customers.revoke_link(ctx.principal.company, order_id, _actor(ctx))
     except AppError as problem:

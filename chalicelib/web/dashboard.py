@@ -9,7 +9,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
-from chalicelib.web.context import Ctx, route
+from chalicelib.web.context import SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 export = lazy_module("chalicelib.services.export")
@@ -19,8 +19,7 @@ bp = Blueprint(__name__)
 
 
 @route(bp, "/exports", methods=("POST",))
-def start_export(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def start_export(ctx: SignedIn) -> Response:
     job = export.request_export(
         ctx.principal.company,
         ctx.principal.user_id,
@@ -33,8 +32,7 @@ def start_export(ctx: Ctx) -> Response:
 
 
 @route(bp, "/exports/{export_id}")
-def export_status(ctx: Ctx, export_id: str) -> Response:
-    assert ctx.principal is not None
+def export_status(ctx: SignedIn, export_id: str) -> Response:
     view = export.export_status(ctx.principal.company_id, export_id)
     return ctx.render(
         "pages/export_status.html",

@@ -8,7 +8,7 @@ from chalicelib.domain.errors import ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 erasure = lazy_module("chalicelib.services.erasure")
@@ -18,8 +18,7 @@ bp = Blueprint(__name__)
 PAGE = "pages/settings_data.html"
 
 
-def _page(ctx: Ctx, status: int = 200, **extra: object) -> Response:
-    assert ctx.principal is not None
+def _page(ctx: SignedIn, status: int = 200, **extra: object) -> Response:
     context: dict[str, object] = {"errors": {}, "values": {}, **extra}
     return ctx.render(
         PAGE,
@@ -31,20 +30,18 @@ def _page(ctx: Ctx, status: int = 200, **extra: object) -> Response:
 
 
 @route(bp, "/settings/data", auth=ADMIN)
-def data_settings(ctx: Ctx) -> Response:
+def data_settings(ctx: SignedIn) -> Response:
     return _page(ctx)
 
 
 @route(bp, "/settings/data/archive", methods=("POST",), auth=ADMIN)
-def start_archive(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def start_archive(ctx: SignedIn) -> Response:
     job = takeout.request_archive(ctx.principal.company, ctx.principal.user_id, ctx.locale)
     return http.redirect(f"/settings/data/archive/{job.archive_id}")
 
 
 @route(bp, "/settings/data/archive/{archive_id}", auth=ADMIN)
-def archive_status(ctx: Ctx, archive_id: str) -> Response:
-    assert ctx.principal is not None
+def archive_status(ctx: SignedIn, archive_id: str) -> Response:
     view = takeout.archive_status(ctx.principal.company_id, archive_id)
     return ctx.render(
         "pages/settings_data_archive.html",
@@ -55,8 +52,7 @@ def archive_status(ctx: Ctx, archive_id: str) -> Response:
 
 
 @route(bp, "/settings/data/delete", methods=("POST",), auth=ADMIN)
-def delete_company(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def delete_company(ctx: SignedIn) -> Response:
     try:
         erasure.request_erasure(ctx.principal, ctx.form)
     except ValidationFailed as problem:

@@ -34,7 +34,8 @@ MAX_QUERY = 200
 def _numbers() -> dict[str, object]:
     from chalicelib.web.intake import MIN_SIZE
 
-    return articles.figures({"min_size": MIN_SIZE})
+    numbers: dict[str, object] = articles.figures({"min_size": MIN_SIZE})
+    return numbers
 
 
 def _page(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from chalice import Response
 
-from chalicelib import urls
+from chalicelib import signing_keys, urls
 from chalicelib.config import get_settings
 
 MAX_FORM_BYTES = 256 * 1024
@@ -93,7 +93,7 @@ def under_site_prefix(request: Any, get_response: Callable[[Any], Response]) -> 
 
 
 def sign(payload: str, purpose: str) -> str:
-    return _sign_with(get_settings().secret_key, payload, purpose)
+    return _sign_with(signing_keys.current(), payload, purpose)
 
 
 def _sign_with(key: str, payload: str, purpose: str) -> str:
@@ -105,7 +105,7 @@ def verify(payload: str, signature: str, purpose: str) -> bool:
     """Signed with any key of the ring (current or previous: a rotation signs nobody out)."""
     return any(
         hmac.compare_digest(_sign_with(key, payload, purpose), signature)
-        for key in get_settings().signing_keys
+        for key in signing_keys.accepted()
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from chalice import Blueprint, Response
 from markupsafe import escape
@@ -21,8 +21,11 @@ from chalicelib.domain.errors import AppError, ValidationFailed
 from chalicelib.i18n import normalise
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 from chalicelib.web.security import CSP
+
+if TYPE_CHECKING:
+    from chalicelib.services.intake import FormClosed
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 intake = lazy_module("chalicelib.services.intake")
@@ -38,7 +41,7 @@ DEFAULT_SIZE = (600, 1100)
 MIN_SIZE = 300
 
 
-def _form_problems() -> tuple[type[Exception], ...]:
+def _form_problems() -> tuple[type[AppError], ...]:
     """Errors the form page shows above the form, keeping what was typed."""
     return (
         intake.AutomatedSubmission,
@@ -87,7 +90,7 @@ def _embeddable(response: Response, company: Company | None) -> Response:
     return response
 
 
-def _closed(ctx: Ctx, closed: intake.FormClosed) -> Response:
+def _closed(ctx: Ctx, closed: FormClosed) -> Response:
     page = ctx.render(
         "pages/intake_closed.html",
         status=closed.status,
@@ -128,6 +131,14 @@ def _form_page(
     return _embeddable(page, company)
 
 
+class _Kept(TypedDict):
+    """What a re-shown form keeps: the values typed, the form's token, its language."""
+
+    values: dict[str, str]
+    token: str
+    lang: str
+
+
 def _kept_token(code: str, sent: str | None) -> str:
     """Re-showing the form keeps its token, so the time to submit counts from the first load."""
     issued = _issued_at(code, sent)
@@ -152,7 +163,7 @@ def intake_form(ctx: Ctx, code: str) -> Response:
         return _form_page(ctx, company, code, lang=lang)
     form = ctx.form
     sent_token = form.get("form_token")
-    keep = {"values": form, "token": _kept_token(code, sent_token), "lang": lang}
+    keep: _Kept = {"values": form, "token": _kept_token(code, sent_token), "lang": lang}
     try:
         if form.get("action") == "resend":
             done = intake.resend_link(
@@ -199,7 +210,11 @@ def intake_form(ctx: Ctx, code: str) -> Response:
 
 
 def _json(status: int, payload: dict[str, Any], cors: dict[str, str]) -> Response:
-    headers = {"Content-Type": "application/json; charset=utf-8", "Vary": "Origin", **cors}
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Vary": "Origin",
+        **cors,
+    }
     return Response(
         body=json.dumps(payload, ensure_ascii=False), status_code=status, headers=headers
     )
@@ -385,8 +400,7 @@ def _size(raw: str | None, default: int) -> int:
 
 
 @route(bp, "/settings/intake", methods=("GET", "POST"), auth=ADMIN)
-def intake_settings(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def intake_settings(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     width = _size(ctx.query.get("width"), DEFAULT_SIZE[0])
     height = _size(ctx.query.get("height"), DEFAULT_SIZE[1])

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
+from chalicelib.db.base import plain_map
 from chalicelib.domain import workflow
 from chalicelib.domain.aging import aging_colour
 from chalicelib.domain.errors import AppError, ValidationFailed
@@ -14,10 +15,14 @@ from chalicelib.i18n import formatting
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, Ctx, route
+from chalicelib.web.context import ADMIN, SignedIn, route
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from chalicelib.db.accounts import Company
+    from chalicelib.db.orders import Order
+    from chalicelib.services.orders import Actor
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 companies = lazy_module("chalicelib.services.companies")
@@ -30,23 +35,21 @@ partners = lazy_module("chalicelib.services.partners")
 bp = Blueprint(__name__)
 
 
-def _actor(ctx: Ctx) -> orders.Actor:
-    assert ctx.principal is not None
-    return orders.Actor(
+def _actor(ctx: SignedIn) -> Actor:
+    actor: Actor = orders.Actor(  # the lazy module is untyped; the class is not
         name=ctx.principal.user.name,
         user_id=ctx.principal.user_id,
         company_id=ctx.principal.company_id,
     )
+    return actor
 
 
-def _writable(ctx: Ctx) -> None:
-    assert ctx.principal is not None
+def _writable(ctx: SignedIn) -> None:
     companies.require_active(ctx.principal.company)
 
 
 @route(bp, "/orders")
-def order_list(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def order_list(ctx: SignedIn) -> Response:
     filters = orders.OrderFilters.from_query(ctx.query)
     page = orders.list_orders(ctx.principal.company_id, filters, ctx.query.get("cursor") or None)
     today = sessions.now().date()
@@ -72,15 +75,14 @@ def order_list(ctx: Ctx) -> Response:
     )
 
 
-def _day(iso: str):
+def _day(iso: str) -> date:
     from datetime import date
 
     return date.fromisoformat(iso[:10])
 
 
 @route(bp, "/orders/new", methods=("GET", "POST"))
-def new_order(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def new_order(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     limit = orders.monthly_limit(company)
     if ctx.method == "GET":
@@ -127,10 +129,9 @@ def new_order(ctx: Ctx) -> Response:
 
 @route(bp, "/orders/{order_id}")
 def order_detail(
-    ctx: Ctx, order_id: str, *, status: int = 200, errors: dict[str, str] | None = None
+    ctx: SignedIn, order_id: str, *, status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
     """The order page; forms posted elsewhere re-show it with their errors (and what was typed)."""
-    assert ctx.principal is not None
     # The order's view, and sharing with a partner: what this company may do (an
     # executor fewer actions).
     view, panel = partners.order_page(
@@ -153,7 +154,7 @@ def order_detail(
     )
 
 
-def _colour(order: orders.Order) -> str | None:
+def _colour(order: Order) -> str | None:
     if not workflow.is_open(order.status):
         return None
     service_day = _day(order.service_date) if order.service_date else None
@@ -161,8 +162,7 @@ def _colour(order: orders.Order) -> str | None:
 
 
 @route(bp, "/orders/{order_id}/edit", methods=("GET", "POST"))
-def edit_order(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def edit_order(ctx: SignedIn, order_id: str) -> Response:
     company = ctx.principal.company
     order, team = orders.order_and_team(company.company_id, order_id)
     orders.require_owner(order, company.company_id)  # a partner executes, never edits
@@ -211,7 +211,7 @@ def edit_order(ctx: Ctx, order_id: str) -> Response:
     return http.redirect(f"/orders/{order_id}")
 
 
-def _form_values(order: orders.Order, company: Company, locale: str) -> dict[str, str]:
+def _form_values(order: Order, company: Company, locale: str) -> dict[str, str]:
     """The edit form filled in: amounts written the way the reader types them back."""
     values = {name: getattr(order, name) or "" for name in orders.EDITABLE_FIELDS}
     values["estimated_value"] = formatting.format_amount(order.estimated_value, locale)
@@ -227,8 +227,7 @@ def _form_values(order: orders.Order, company: Company, locale: str) -> dict[str
 
 
 @route(bp, "/orders/{order_id}/status", methods=("POST",))
-def change_status(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def change_status(ctx: SignedIn, order_id: str) -> Response:
     action = ctx.form.get("action", "")
     try:
         _writable(ctx)
@@ -264,8 +263,7 @@ def change_status(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/orders/{order_id}/messages", methods=("POST",))
-def post_message(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def post_message(ctx: SignedIn, order_id: str) -> Response:
     try:
         _writable(ctx)
         orders.post_message(
@@ -284,7 +282,7 @@ def post_message(ctx: Ctx, order_id: str) -> Response:
         notifications.notify(
             ctx.principal.company_id,
             watchers,
-            "chat_message",  # type: ignore[arg-type]
+            "chat_message",
             order_id=order_id,
             order_number=order.number,
             params={"author": ctx.principal.user.name},
@@ -293,8 +291,7 @@ def post_message(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/orders/{order_id}/print")
-def print_order(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def print_order(ctx: SignedIn, order_id: str) -> Response:
     view = orders.order_view(ctx.principal.company_id, order_id)
     return ctx.render("pages/order_print.html", view=view, order=view.shown)
 
@@ -303,14 +300,13 @@ def print_order(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/notifications")
-def notification_list(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def notification_list(ctx: SignedIn) -> Response:
     notes, next_sk = notifications.latest(
         ctx.principal.company_id, ctx.principal.user_id, ctx.query.get("cursor") or None
     )
     read_at = ctx.principal.user.notes_read_at
     texts = [
-        (n, ctx._(f"notes.kind.{n.kind}", number=n.order_number or "", **_params(n.params)))
+        (n, ctx._(f"notes.kind.{n.kind}", number=n.order_number or "", **plain_map(n.params)))
         for n in notes
     ]
     return ctx.render(
@@ -322,14 +318,8 @@ def notification_list(ctx: Ctx) -> Response:
     )
 
 
-def _params(raw: object) -> dict[str, str]:
-    values = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})  # type: ignore[call-overload]
-    return {str(k): str(v) for k, v in values.items()}
-
-
 @route(bp, "/notifications/read", methods=("POST",))
-def notification_read(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def notification_read(ctx: SignedIn) -> Response:
     note = ctx.form.get("note", "")
     if note == "all":
         notifications.mark_all_read(ctx.principal.company_id, ctx.principal.user_id)
@@ -343,8 +333,7 @@ def notification_read(ctx: Ctx) -> Response:
 
 
 @route(bp, "/settings/fields", methods=("GET", "POST"), auth=ADMIN)
-def field_settings(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def field_settings(ctx: SignedIn) -> Response:
     company = ctx.principal.company
     if ctx.method == "POST":
         try:
@@ -359,8 +348,7 @@ def field_settings(ctx: Ctx) -> Response:
 
 
 @route(bp, "/settings/fields/{field_id}", methods=("POST",), auth=ADMIN)
-def field_change(ctx: Ctx, field_id: str) -> Response:
-    assert ctx.principal is not None
+def field_change(ctx: SignedIn, field_id: str) -> Response:
     company = ctx.principal.company
     action = ctx.form.get("action")
     try:

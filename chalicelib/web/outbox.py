@@ -17,7 +17,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.web.context import PUBLIC, Ctx, route
 
 if TYPE_CHECKING:
-    from email.message import Message
+    from email.message import EmailMessage, Message
 
 bp = Blueprint(__name__)
 
@@ -50,7 +50,7 @@ def sent_mails() -> list[SentMail]:
         raw = getattr(sent, "raw_data", None)
         if raw is None:
             continue
-        parsed: Message = email.message_from_string(raw, policy=default)
+        parsed: EmailMessage = email.message_from_string(raw, policy=default)
         result.append(
             SentMail(
                 index=index,
@@ -80,8 +80,8 @@ def _header(message: Message, name: str) -> str:
         return str(make_header(decode_header(str(raw))))
 
 
-def _part(message: Message, subtype: str) -> str:
-    body = message.get_body(preferencelist=(subtype,))  # type: ignore[attr-defined]
+def _part(message: EmailMessage, subtype: str) -> str:
+    body = message.get_body(preferencelist=(subtype,))
     return body.get_content() if body is not None else ""
 
 

@@ -8,7 +8,7 @@ from chalicelib.assets import asset, is_binary
 from chalicelib.config import get_settings
 from chalicelib.i18n import normalise
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, LANG_COOKIE, PUBLIC, Ctx, error_page, route
+from chalicelib.web.context import ADMIN, LANG_COOKIE, PUBLIC, Ctx, SignedIn, error_page, route
 
 bp = Blueprint(__name__)
 
@@ -53,7 +53,7 @@ SETTINGS_HELP: dict[str, str] = {
 
 
 @route(bp, "/settings", auth=ADMIN)
-def settings_hub(ctx: Ctx) -> Response:
+def settings_hub(ctx: SignedIn) -> Response:
     return ctx.render("pages/settings.html", sections=SETTINGS_SECTIONS, help_links=SETTINGS_HELP)
 
 

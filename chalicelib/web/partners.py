@@ -10,7 +10,7 @@ from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
 from chalicelib.lazy import lazy_module
 from chalicelib.web import http
 from chalicelib.web import orders as order_pages
-from chalicelib.web.context import ADMIN, Ctx, route
+from chalicelib.web.context import ADMIN, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 directory = lazy_module("chalicelib.services.directory")
@@ -22,8 +22,7 @@ bp = Blueprint(__name__)
 PARTNERS = "/partners"
 
 
-def _overview_page(ctx: Ctx, status: int = 200, **form: object) -> Response:
-    assert ctx.principal is not None
+def _overview_page(ctx: SignedIn, status: int = 200, **form: object) -> Response:
     found = partners.overview(ctx.principal.company_id)
     form.setdefault("values", {"relationship": "approve", "quote_required": "1"})
     form.setdefault("errors", {})
@@ -40,13 +39,12 @@ def _overview_page(ctx: Ctx, status: int = 200, **form: object) -> Response:
 
 
 @route(bp, PARTNERS)
-def partner_list(ctx: Ctx) -> Response:
+def partner_list(ctx: SignedIn) -> Response:
     return _overview_page(ctx)
 
 
 @route(bp, PARTNERS + "/directory")
-def partner_directory(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def partner_directory(ctx: SignedIn) -> Response:
     query = directory.DirectoryQuery.from_query(ctx.query)
     page = directory.search(query, ctx.query.get("cursor") or None)
     active = query.active()
@@ -65,8 +63,7 @@ def partner_directory(ctx: Ctx) -> Response:
 
 
 @route(bp, PARTNERS + "/propose", methods=("GET", "POST"))
-def propose(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def propose(ctx: SignedIn) -> Response:
     target_id = (ctx.form.get("to") if ctx.method == "POST" else ctx.query.get("to")) or ""
     target = partners.proposal_target(ctx.principal.company_id, target_id)
     page = {"target": target, "relations": tuple(partners.RELATIONS)}
@@ -88,8 +85,7 @@ def propose(ctx: Ctx) -> Response:
 
 
 @route(bp, PARTNERS + "/invite", methods=("POST",), auth=ADMIN)
-def invite(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def invite(ctx: SignedIn) -> Response:
     try:
         sent = partners.invite(ctx.principal, ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
@@ -108,15 +104,13 @@ def invite(ctx: Ctx) -> Response:
 
 
 @route(bp, PARTNERS + "/invitations/{partner_invite_id}/revoke", methods=("POST",), auth=ADMIN)
-def revoke_invitation(ctx: Ctx, partner_invite_id: str) -> Response:
-    assert ctx.principal is not None
+def revoke_invitation(ctx: SignedIn, partner_invite_id: str) -> Response:
     partners.revoke_invitation(ctx.principal, partner_invite_id)
     ctx.flash("partners.invite_revoked", "success")
     return http.redirect(PARTNERS + "#invitations")
 
 
-def _detail_page(ctx: Ctx, partner_id: str, status: int = 200, **form: object) -> Response:
-    assert ctx.principal is not None
+def _detail_page(ctx: SignedIn, partner_id: str, status: int = 200, **form: object) -> Response:
     link = partners.own_side(ctx.principal.company_id, partner_id)
     form.setdefault(
         "values",
@@ -139,7 +133,7 @@ def _detail_page(ctx: Ctx, partner_id: str, status: int = 200, **form: object) -
 
 
 @route(bp, PARTNERS + "/{partner_id}")
-def partner_detail(ctx: Ctx, partner_id: str) -> Response:
+def partner_detail(ctx: SignedIn, partner_id: str) -> Response:
     return _detail_page(ctx, partner_id)
 
 
@@ -151,8 +145,7 @@ def _after_change(ctx: Ctx, partner_id: str, problem: AppError) -> Response:
 
 
 @route(bp, PARTNERS + "/{partner_id}/accept", methods=("POST",), auth=ADMIN)
-def accept(ctx: Ctx, partner_id: str) -> Response:
-    assert ctx.principal is not None
+def accept(ctx: SignedIn, partner_id: str) -> Response:
     try:
         link = partners.accept(ctx.principal, partner_id, ctx.form.get("rev"))
     except AppError as problem:
@@ -162,8 +155,7 @@ def accept(ctx: Ctx, partner_id: str) -> Response:
 
 
 @route(bp, PARTNERS + "/{partner_id}/change", methods=("POST",), auth=ADMIN)
-def change(ctx: Ctx, partner_id: str) -> Response:
-    assert ctx.principal is not None
+def change(ctx: SignedIn, partner_id: str) -> Response:
     try:
         link = partners.change(ctx.principal, partner_id, ctx.form)
     except ValidationFailed as problem:
@@ -181,8 +173,7 @@ def change(ctx: Ctx, partner_id: str) -> Response:
 
 
 @route(bp, PARTNERS + "/{partner_id}/delete", methods=("POST",), auth=ADMIN)
-def delete(ctx: Ctx, partner_id: str) -> Response:
-    assert ctx.principal is not None
+def delete(ctx: SignedIn, partner_id: str) -> Response:
     try:
         link = partners.delete(ctx.principal, partner_id)
     except AppError as problem:
@@ -213,8 +204,7 @@ def _order_problem(ctx: Ctx, order_id: str, problem: AppError) -> Response:
 
 
 @route(bp, "/orders/{order_id}/executor", methods=("POST",))
-def order_executor(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def order_executor(ctx: SignedIn, order_id: str) -> Response:
     version = ctx.form.get("version")
     try:
         if ctx.form.get("action") == "withdraw":
@@ -231,8 +221,7 @@ def order_executor(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/orders/{order_id}/quote", methods=("POST",))
-def order_quote(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def order_quote(ctx: SignedIn, order_id: str) -> Response:
     try:
         partners.send_quote(ctx.principal, order_id, ctx.form, ctx.locale)
     except ValidationFailed as problem:
@@ -246,8 +235,7 @@ def order_quote(ctx: Ctx, order_id: str) -> Response:
 
 
 @route(bp, "/orders/{order_id}/quote/decision", methods=("POST",))
-def order_quote_decision(ctx: Ctx, order_id: str) -> Response:
-    assert ctx.principal is not None
+def order_quote_decision(ctx: SignedIn, order_id: str) -> Response:
     try:
         order = partners.decide_quote(ctx.principal, order_id, ctx.form)
     except AppError as problem:

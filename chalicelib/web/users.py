@@ -8,10 +8,10 @@ from chalicelib.domain.errors import AppError, Conflict, TooManyRequests, Valida
 from chalicelib.lazy import lazy_module
 from chalicelib.services import sessions
 from chalicelib.web import http
-from chalicelib.web.context import ADMIN, PUBLIC, Ctx, route
+from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-accounts = lazy_module("chalicelib.services.accounts")
+signin = lazy_module("chalicelib.services.signin")
 users = lazy_module("chalicelib.services.users")
 
 bp = Blueprint(__name__)
@@ -19,8 +19,7 @@ bp = Blueprint(__name__)
 USERS_PAGE = "/settings/users"
 
 
-def _users_page(ctx: Ctx, status: int = 200, **form: object) -> Response:
-    assert ctx.principal is not None
+def _users_page(ctx: SignedIn, status: int = 200, **form: object) -> Response:
     team = users.list_team(ctx.principal.company_id)
     form.setdefault("values", {"role": "staff"})
     form.setdefault("errors", {})
@@ -35,13 +34,12 @@ def _users_page(ctx: Ctx, status: int = 200, **form: object) -> Response:
 
 
 @route(bp, USERS_PAGE, auth=ADMIN)
-def users_page(ctx: Ctx) -> Response:
+def users_page(ctx: SignedIn) -> Response:
     return _users_page(ctx)
 
 
 @route(bp, USERS_PAGE + "/invite", methods=("POST",), auth=ADMIN)
-def invite(ctx: Ctx) -> Response:
-    assert ctx.principal is not None
+def invite(ctx: SignedIn) -> Response:
     try:
         invitation = users.invite(ctx.principal, ctx.form, ctx.locale, ip=ctx.client_ip)
     except ValidationFailed as problem:
@@ -58,16 +56,14 @@ def invite(ctx: Ctx) -> Response:
 
 
 @route(bp, USERS_PAGE + "/invitations/{invite_id}/revoke", methods=("POST",), auth=ADMIN)
-def revoke_invitation(ctx: Ctx, invite_id: str) -> Response:
-    assert ctx.principal is not None
+def revoke_invitation(ctx: SignedIn, invite_id: str) -> Response:
     users.revoke_invitation(ctx.principal.company_id, invite_id)
     ctx.flash("users.revoked", "success")
     return http.redirect(USERS_PAGE)
 
 
 @route(bp, USERS_PAGE + "/{user_id}/role", methods=("POST",), auth=ADMIN)
-def set_role(ctx: Ctx, user_id: str) -> Response:
-    assert ctx.principal is not None
+def set_role(ctx: SignedIn, user_id: str) -> Response:
     try:
         changed = users.set_role(ctx.principal, user_id, ctx.form.get("role", ""))
     except Conflict as problem:  # the last admin, or a stale page
@@ -80,8 +76,7 @@ def set_role(ctx: Ctx, user_id: str) -> Response:
 
 
 @route(bp, USERS_PAGE + "/{user_id}/remove", methods=("POST",), auth=ADMIN)
-def remove_user(ctx: Ctx, user_id: str) -> Response:
-    assert ctx.principal is not None
+def remove_user(ctx: SignedIn, user_id: str) -> Response:
     try:
         removed = users.remove_user(ctx.principal, user_id)
     except Conflict as problem:
@@ -118,7 +113,7 @@ def accept_invitation(ctx: Ctx, token: str) -> Response:
     # Whoever was signed in on this browser is signed out first; the new
     # session cookie below replaces theirs.
     if ctx.session_token:
-        accounts.log_out(ctx.session_token)
+        signin.log_out(ctx.session_token)
     session_token = sessions.start_session(user.user_id, user.company_id)
     ctx.sign_in(session_token, user.user_id, user.company_id)
     ctx.flash("invite.welcome", "success", company=pending.company.name)

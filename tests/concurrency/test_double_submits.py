@@ -14,7 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.db.accounts import Company
 from chalicelib.domain.errors import AppError
-from chalicelib.services import accounts, intake, intake_codes, intake_confirmation, orders
+from chalicelib.services import (
+    email_codes,
+    intake,
+    intake_codes,
+    intake_confirmation,
+    orders,
+    signin,
+)
 from chalicelib.services.orders import OrderFilters
 from tests.figures import report
 from tests.service.factories import new_company
@@ -29,15 +36,15 @@ def test_the_right_code_from_several_tabs_at_once_validates_and_every_tab_says_d
     company = account.company
     sent: list[str] = []
     monkeypatch.setattr(
-        accounts.mailer, "send_templated", lambda *a, **k: sent.append(str(k["code"]))
+        email_codes.mailer, "send_templated", lambda *a, **k: sent.append(str(k["code"]))
     )
     new_address = f"validated-{secrets.token_hex(3)}@example.com"
     company.update(actions=[Company.pending_email.set(new_address)])  # an address change
-    accounts.send_email_code(company, new_address, "en")
+    email_codes.send_email_code(company, new_address, "en")
     (code,) = sent
     # Each tab read the company with its session, before any tab submitted.
     tabs = [Company.get(*Company.key(company.company_id)) for _ in range(TABS)]
-    real_digest = accounts._code_digest
+    real_digest = email_codes._code_digest
     compared = threading.Barrier(TABS, timeout=30)
 
     waited: set[int] = set()
@@ -49,11 +56,11 @@ def test_the_right_code_from_several_tabs_at_once_validates_and_every_tab_says_d
             compared.wait()  # every tab has reserved its try and is about to validate
         return value
 
-    monkeypatch.setattr(accounts, "_code_digest", digest_then_wait)
+    monkeypatch.setattr(email_codes, "_code_digest", digest_then_wait)
 
     def submit(index: int) -> str:
         try:
-            done = accounts.verify_email_code(tabs[index], code)
+            done = email_codes.verify_email_code(tabs[index], code)
         except AppError as problem:
             return problem.key
         except Exception as problem:  # what the page shows as "the service is busy" (503)
@@ -74,16 +81,16 @@ def test_the_right_code_from_several_tabs_at_once_validates_and_every_tab_says_d
     assert stored.email == new_address and stored.email_validated and not stored.pending_email
     # A tab that sends the same code after all that (its page read the validated company)
     # is told it is done too; another code is not.
-    monkeypatch.setattr(accounts, "_code_digest", real_digest)
+    monkeypatch.setattr(email_codes, "_code_digest", real_digest)
     late = Company.get(*Company.key(company.company_id), consistent_read=True)
-    assert accounts.verify_email_code(late, code).email == new_address
+    assert email_codes.verify_email_code(late, code).email == new_address
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     assert submit_late(late, wrong) == "verify.no_code"
 
 
 def submit_late(company: Company, code: str) -> str:
     try:
-        accounts.verify_email_code(company, code)
+        email_codes.verify_email_code(company, code)
     except AppError as problem:
         return problem.key
     return "done"
@@ -145,13 +152,13 @@ def test_an_unlock_link_opened_in_several_tabs_unlocks_and_every_tab_says_done(a
     Throttle(*Throttle.key("email", email), failures=5).save()  # the locked address
     token = new_token()
     LinkToken(
-        *LinkToken.key(accounts.UNLOCK, token_hash(token)),
-        kind=accounts.UNLOCK,
+        *LinkToken.key(signin.UNLOCK, token_hash(token)),
+        kind=signin.UNLOCK,
         company_id="c",
         email=email,
         expires_at=now() + timedelta(hours=1),
     ).save()
-    real_token = accounts.unlock_token
+    real_token = signin.unlock_token
     opened = threading.Barrier(TABS, timeout=30)
 
     def token_then_wait(value: str):
@@ -159,11 +166,11 @@ def test_an_unlock_link_opened_in_several_tabs_unlocks_and_every_tab_says_done(a
         opened.wait()  # every tab has read the valid link: none has used it
         return found
 
-    monkeypatch.setattr(accounts, "unlock_token", token_then_wait)
+    monkeypatch.setattr(signin, "unlock_token", token_then_wait)
 
     def press(_: int) -> str:
         try:
-            accounts.unlock_account(token)
+            signin.unlock_account(token)
         except AppError as problem:
             return problem.key
         return "done"

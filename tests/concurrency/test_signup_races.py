@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.db.accounts import Company
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.services import accounts
+from chalicelib.services import signup
 from tests.web.factories import PASSWORD, unique_email
 
 
@@ -24,7 +24,7 @@ def _form(email: str) -> dict[str, str]:
 
 def test_parallel_signups_with_one_name_get_distinct_slugs(aws):
     with ThreadPoolExecutor(max_workers=8) as pool:
-        made = list(pool.map(lambda _: accounts.sign_up(_form(unique_email()), "en"), range(8)))
+        made = list(pool.map(lambda _: signup.sign_up(_form(unique_email()), "en"), range(8)))
     slugs = [m.company.slug for m in made]
     assert len(set(slugs)) == 8
     for account in made:
@@ -37,7 +37,7 @@ def test_parallel_signups_with_one_email_create_exactly_one_account(aws):
 
     def attempt(_: int) -> str:
         try:
-            return accounts.sign_up(_form(email), "en").company.company_id
+            return signup.sign_up(_form(email), "en").company.company_id
         except ValidationFailed:
             return "refused"
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chalicelib.db.accounts import EmailCode
 from chalicelib.domain import passwords
 from chalicelib.domain.errors import AppError
-from chalicelib.services import accounts
+from chalicelib.services import email_codes, signin
 from tests.figures import report
 from tests.service.factories import new_company
 
@@ -53,11 +53,11 @@ def _all_at_once(attempt: Callable[[int], str], parallel: int = PARALLEL) -> lis
 def test_fifty_parallel_wrong_passwords_evaluate_at_most_the_account_limit(aws, monkeypatch):
     account = new_company("Guessed Repairs")
     checks = CountedChecks(passwords.verify_password)
-    monkeypatch.setattr(accounts, "verify_password", checks)
+    monkeypatch.setattr(signin, "verify_password", checks)
 
     def guess(index: int) -> str:
         try:
-            accounts.log_in(account.user.email, f"wrong guess {index}", f"198.51.100.{index + 1}")
+            signin.log_in(account.user.email, f"wrong guess {index}", f"198.51.100.{index + 1}")
         except AppError as problem:
             return problem.key
         return "signed in"
@@ -68,22 +68,22 @@ def test_fifty_parallel_wrong_passwords_evaluate_at_most_the_account_limit(aws, 
             "throttle-race",
             parallel=len(outcomes),
             evaluated=checks.count,
-            limit=accounts.ACCOUNT_FAILURES,
+            limit=signin.ACCOUNT_FAILURES,
         )
     )
     assert len(outcomes) == PARALLEL
-    assert 1 <= checks.count <= accounts.ACCOUNT_FAILURES
+    assert 1 <= checks.count <= signin.ACCOUNT_FAILURES
     assert outcomes.count("login.invalid") == checks.count
     assert outcomes.count("login.locked") == PARALLEL - checks.count
 
 
 def test_fifty_parallel_wrong_passwords_from_one_ip_evaluate_at_most_the_ip_limit(aws, monkeypatch):
     checks = CountedChecks(passwords.verify_password)
-    monkeypatch.setattr(accounts, "verify_password", checks)
+    monkeypatch.setattr(signin, "verify_password", checks)
 
     def guess(index: int) -> str:
         try:
-            accounts.log_in(f"nobody-{index}@ip-race.example", "wrong", "198.51.100.200")
+            signin.log_in(f"nobody-{index}@ip-race.example", "wrong", "198.51.100.200")
         except AppError as problem:
             return problem.key
         return "signed in"
@@ -94,11 +94,11 @@ def test_fifty_parallel_wrong_passwords_from_one_ip_evaluate_at_most_the_ip_limi
             "throttle-race-ip",
             parallel=len(outcomes),
             evaluated=checks.count,
-            limit=accounts.IP_FAILURES,
+            limit=signin.IP_FAILURES,
         )
     )
     assert len(outcomes) == PARALLEL
-    assert 1 <= checks.count <= accounts.IP_FAILURES
+    assert 1 <= checks.count <= signin.IP_FAILURES
     assert outcomes.count("login.locked") == PARALLEL - checks.count
 
 
@@ -106,9 +106,9 @@ def test_twenty_parallel_code_guesses_get_at_most_the_code_tries(aws, monkeypatc
     parallel = 20
     account = new_company("Code Guess Repairs")
     company = account.company
-    accounts.send_email_code(company, company.email, "en")
+    email_codes.send_email_code(company, company.email, "en")
     stored = EmailCode.get(*EmailCode.key(company.company_id), consistent_read=True)
-    real = accounts._code_digest
+    real = email_codes._code_digest
     # Wrong codes only: never the one that was sent.
     candidates = (f"{n:06d}" for n in range(1_000_000))
     wrong = (c for c in candidates if real(company.company_id, c) != stored.code_hash)
@@ -121,11 +121,11 @@ def test_twenty_parallel_code_guesses_get_at_most_the_code_tries(aws, monkeypatc
             compared.append(code)
         return real(company_id, code, key)
 
-    monkeypatch.setattr(accounts, "_code_digest", counting_digest)
+    monkeypatch.setattr(email_codes, "_code_digest", counting_digest)
 
     def guess(index: int) -> str:
         try:
-            accounts.verify_email_code(company, guesses[index])
+            email_codes.verify_email_code(company, guesses[index])
         except AppError as problem:
             return problem.key
         return "validated"
@@ -138,10 +138,10 @@ def test_twenty_parallel_code_guesses_get_at_most_the_code_tries(aws, monkeypatc
             parallel=len(outcomes),
             evaluated=len(compared),
             tries_stored=int(tries),
-            limit=accounts.CODE_MAX_TRIES,
+            limit=email_codes.CODE_MAX_TRIES,
         )
     )
     assert len(outcomes) == parallel
-    assert 1 <= len(compared) <= accounts.CODE_MAX_TRIES
-    assert int(tries) == accounts.CODE_MAX_TRIES
+    assert 1 <= len(compared) <= email_codes.CODE_MAX_TRIES
+    assert int(tries) == email_codes.CODE_MAX_TRIES
     assert "validated" not in outcomes

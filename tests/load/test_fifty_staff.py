@@ -28,21 +28,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from chalicelib.db import keys, stats
-from chalicelib.db.accounts import Company, Login, User
+from chalicelib.db.accounts import Company
 from chalicelib.db.base import Item
 from chalicelib.db.orders import Notification, OrderEvent, OrderMessage
-from chalicelib.domain.passwords import hash_password
 from chalicelib.services import integrity, orders, sessions
 from chalicelib.services.orders import Actor
-from chalicelib.services.sessions import now
 from chalicelib.web import http
 from chalicelib.web.context import SESSION_COOKIE
 from chalicelib.web.http import unpack
 from infra.ddb_realism import REALISM
 from tests.figures import report
 from tests.load.test_load import Browser, Tally, _serve
-from tests.service.factories import new_company
-from tests.web.factories import PASSWORD
+from tests.service.factories import new_company, staff_logins
 
 CLIENTS = int(os.environ.get("STAFF_CLIENTS", "50"))
 ROUNDS = int(os.environ.get("STAFF_ROUNDS", "2"))
@@ -229,32 +226,6 @@ class World:
     assigned: dict[int, str] = field(default_factory=dict)  # client -> order made in setup
 
 
-def _staff(company: Company, count: int) -> list[tuple[str, str]]:
-    """(user id, e-mail) of ``count`` colleagues with logins, written directly."""
-    people: list[tuple[str, str]] = []
-    password_hash = hash_password(PASSWORD)
-    for index in range(count):
-        email = f"staff{index}-{secrets.token_hex(3)}@example.com"
-        user_id = secrets.token_hex(8)
-        User(
-            *User.key(company.company_id, user_id),
-            user_id=user_id,
-            company_id=company.company_id,
-            email=email,
-            name=f"Staff {index}",
-            role="staff",
-            created_at=now(),
-        ).save()
-        Login(
-            *Login.key(email),
-            user_id=user_id,
-            company_id=company.company_id,
-            password_hash=password_hash,
-        ).save()
-        people.append((user_id, email))
-    return people
-
-
 def _lost_events(company_id: str, outcomes: Outcomes) -> list[str]:
     """Every success a client was told about, looked up in the table (read by key)."""
     lost: list[str] = []
@@ -295,7 +266,7 @@ def test_fifty_staff_of_one_company_see_no_conflict_they_did_not_cause(aws, app,
     account = new_company(f"Fifty Staff {secrets.token_hex(2)}")
     company = account.company
     company.update(actions=[Company.monthly_quota.set(1_000_000)])
-    people = [(account.user.user_id, account.user.email), *_staff(company, CLIENTS - 1)]
+    people = [(account.user.user_id, account.user.email), *staff_logins(company, CLIENTS - 1)]
     technicians = [user_id for user_id, _ in people[1 : TECHNICIANS + 1]]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     retry_log = RetryLog()

@@ -34,16 +34,15 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
 from chalicelib.db import keys
-from chalicelib.db.accounts import Company, Login, User
+from chalicelib.db.accounts import Company
 from chalicelib.db.base import Item
 from chalicelib.db.intake import CONFIRMED, IntakeRequest
 from chalicelib.db.orders import Order, OrderEvent, OrderMessage
-from chalicelib.domain.passwords import hash_password
 from chalicelib.domain.tokens import token_hash
 from chalicelib.services import intake, intake_codes, integrity
 from chalicelib.services.sessions import now
 from tests.figures import report
-from tests.service.factories import new_company
+from tests.service.factories import new_company, staff_logins
 from tests.web.factories import PASSWORD
 
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "32"))
@@ -408,7 +407,6 @@ class Load:
 def _seats(load: Load) -> list[Seat]:
     """Companies of CLIENTS_PER_COMPANY colleagues: the admin and staff with logins."""
     seats: list[Seat] = []
-    password_hash = hash_password(PASSWORD)
     for index in range(max(1, -(-CLIENTS // CLIENTS_PER_COMPANY))):
         account = new_company(f"Load Co {index} {secrets.token_hex(2)}")
         company = account.company
@@ -419,24 +417,7 @@ def _seats(load: Load) -> list[Seat]:
         company = Company.get(*Company.key(company.company_id))
         load.companies.append(company)
         seats.append(Seat(company, account.user.email))
-        for colleague in range(CLIENTS_PER_COMPANY - 1):
-            email = f"staff{colleague}-{secrets.token_hex(3)}@example.com"
-            user_id = secrets.token_hex(8)
-            User(
-                *User.key(company.company_id, user_id),
-                user_id=user_id,
-                company_id=company.company_id,
-                email=email,
-                name=f"Staff {colleague}",
-                role="staff",
-                created_at=now(),
-            ).save()
-            Login(
-                *Login.key(email),
-                user_id=user_id,
-                company_id=company.company_id,
-                password_hash=password_hash,
-            ).save()
+        for _user_id, email in staff_logins(company, CLIENTS_PER_COMPANY - 1):
             seats.append(Seat(company, email))
     return seats[:CLIENTS]
 

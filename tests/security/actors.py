@@ -133,12 +133,12 @@ def cheap_passwords(patch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
     from chalicelib.domain import passwords
-    from chalicelib.services import accounts
+    from chalicelib.services import signin
 
     fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     patch.setattr(passwords, "_hasher", lambda: fast)
     # Unknown addresses are verified against this (same time as a real check).
-    patch.setattr(accounts, "DUMMY_HASH", fast.hash(new_token()))
+    patch.setattr(signin, "DUMMY_HASH", fast.hash(new_token()))
 
 
 def stored(item: Item) -> dict:

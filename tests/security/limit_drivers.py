@@ -30,7 +30,17 @@ from chalicelib.db.accounts import Company, Throttle
 from chalicelib.domain import limits
 from chalicelib.domain.logos import MAX_UPLOAD_BYTES
 from chalicelib.i18n import catalog, variants
-from chalicelib.services import accounts, custom_fields, customers, intake, orders, partners, users
+from chalicelib.services import (
+    custom_fields,
+    customers,
+    email_codes,
+    intake,
+    orders,
+    partners,
+    password_reset,
+    signin,
+    users,
+)
 from chalicelib.services.sessions import now
 from chalicelib.web.outbox import SentMail
 from tests.security.actors import (
@@ -289,7 +299,7 @@ def _locked_until(address: str):
 def _fail_until_locked(client, address: str) -> bool:
     """Wrong passwords for ``address`` until the sign-in answers 429 (a new lock)."""
     visitor = WebSession(client)
-    for _ in range(accounts.ACCOUNT_FAILURES + 1):
+    for _ in range(signin.ACCOUNT_FAILURES + 1):
         visitor.get("/login")
         if visitor.post("/login", {"email": address, "password": "wrong"}).status_code == 429:
             return True
@@ -348,7 +358,7 @@ def drive_email_code_recipient(client) -> Drive:
         address = tab.email  # type: ignore[attr-defined]
         drive.ok(bool(mails_since(mark)))
         for n in range(1, rule.maximum + PAST):
-            clock.shift(accounts.CODE_RESEND_COOLDOWN + timedelta(seconds=1))
+            clock.shift(email_codes.CODE_RESEND_COOLDOWN + timedelta(seconds=1))
             before = outbox_mark()
             tab.post("/verify-email/resend", {})
             sent = bool(mails_since(before))
@@ -887,16 +897,16 @@ def drive_pending_invitations(client, form: InviteForm) -> Drive:
 
 
 def drive_email_code_tries(client) -> Drive:
-    drive = Drive("email-code-tries", accounts.CODE_MAX_TRIES)
+    drive = Drive("email-code-tries", email_codes.CODE_MAX_TRIES)
     with fresh_day(), own_ip():
         tab = sign_up(client, validate=False, locale="pt-BR")
         right = code_in(last_mail_to(tab.email))  # type: ignore[attr-defined]
         wrong = f"{(int(right) + 1) % 1_000_000:06d}"
         tab.get("/verify-email")
-        for n in range(accounts.CODE_MAX_TRIES):
+        for n in range(email_codes.CODE_MAX_TRIES):
             answer = tab.post("/verify-email", {"code": wrong})
             # Each wrong try is evaluated: "wrong code" while tries are left, then "too many".
-            last = n == accounts.CODE_MAX_TRIES - 1
+            last = n == email_codes.CODE_MAX_TRIES - 1
             key = "verify.too_many_tries" if last else "verify.wrong_code"
             drive.ok(answer.status_code == 400 and says(tab.text(), "pt-BR", key))
         for _ in range(PAST):
@@ -987,7 +997,7 @@ def drive_email_code_lifetime(client) -> Drive:
 
     return _lifetime(
         "email-code-lifetime",
-        accounts.CODE_LIFETIME,
+        email_codes.CODE_LIFETIME,
         make,
         lambda t: verify(t).status_code == 303,
         lambda t: verify(t).status_code == 400 and says(t[0].text(), "es", "verify.expired"),
@@ -1018,7 +1028,7 @@ def drive_reset_link_lifetime(client) -> Drive:
 
     return _lifetime(
         "password-reset-lifetime",
-        accounts.RESET_LIFETIME,
+        password_reset.RESET_LIFETIME,
         make,
         lambda t: t[0].get(t[1]).status_code == 200,
         refused,
@@ -1040,7 +1050,7 @@ def drive_unlock_link_lifetime(client) -> Drive:
 
     return _lifetime(
         "unlock-link-lifetime",
-        accounts.UNLOCK_LIFETIME,
+        signin.UNLOCK_LIFETIME,
         make,
         lambda t: use(t) == 303,
         lambda t: (

@@ -17,7 +17,7 @@ import pytest
 from chalicelib.aws import files
 from chalicelib.db.accounts import Company
 from chalicelib.db.exports import DONE, ExportJob
-from chalicelib.services import accounts, custom_fields, export, orders
+from chalicelib.services import custom_fields, export, orders, signup
 from chalicelib.services.orders import Actor, OrderFilters
 from tests.figures import report
 from tests.security.payloads import FORMULAS, as_stored
@@ -30,7 +30,7 @@ TEXT_FIELDS = {name: n for name, (n, _multi) in orders.TEXT_FIELDS.items()}
 
 def _company_with_formulas() -> tuple[Company, Actor]:
     payloads = list(FORMULAS.values())
-    account = accounts.sign_up(
+    account = signup.sign_up(
         {
             "company_name": "Formula Works",
             "business_type": "Repairs",

@@ -23,7 +23,7 @@ from chalicelib.aws import mail
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.services import accounts, customers, mailer, orders, partners, users
+from chalicelib.services import customers, mailer, orders, partners, signup, users
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import Principal
 from tests.figures import report
@@ -111,7 +111,7 @@ def injected(raw: str, destinations: list[str], expected_to: set[str]) -> list[s
 
 
 def _company(payload: str) -> tuple[Company, Principal, Actor]:
-    account = accounts.sign_up(
+    account = signup.sign_up(
         {
             "company_name": payload,
             "business_type": "Repairs",

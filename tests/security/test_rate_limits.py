@@ -19,7 +19,7 @@ import time_machine
 
 from chalicelib.domain import limits
 from chalicelib.i18n import translate
-from chalicelib.services import accounts, follow_form
+from chalicelib.services import follow_form, signin
 from chalicelib.services.sessions import now
 from tests.figures import report
 from tests.security.actors import cheap_passwords, own_ip
@@ -118,7 +118,7 @@ def test_a_full_window_recovers_when_the_next_one_starts(client):
             assert visitor.post(f"/follow/{slug}", form, csrf=None).status_code == 200
 
 
-# -- sign-in lockout (its throttle is not a window counter: see services/accounts.py) ----------
+# -- sign-in lockout (its throttle is not a window counter: see services/signin.py) ----------
 
 
 def later(**delta: float):
@@ -139,14 +139,14 @@ def test_login_locks_an_address_after_five_failures_and_unlocks_after_the_lock(c
     with own_ip():
         owner = sign_up(client)
         visitor = WebSession(client, accept_language="es")
-        for _ in range(accounts.ACCOUNT_FAILURES):
+        for _ in range(signin.ACCOUNT_FAILURES):
             assert _login(visitor, owner.email, "wrong password").status_code == 401
         # Locked: even the right password is refused, with a translated reason.
         answer = _login(visitor, owner.email, PASSWORD)
         assert answer.status_code == 429
         assert shows(visitor, "es", "login.locked", minutes=1)
         assert "sid" not in visitor.cookies
-        with later(seconds=accounts.FIRST_LOCK_SECONDS + 1):
+        with later(seconds=signin.FIRST_LOCK_SECONDS + 1):
             assert _login(visitor, owner.email, PASSWORD).status_code == 303
 
 
@@ -154,11 +154,11 @@ def test_login_locks_an_address_of_origin_after_twenty_failures(client):
     with own_ip():
         owner = sign_up(client)
         visitor = WebSession(client, accept_language="pt-BR")
-        for _ in range(accounts.IP_FAILURES):
+        for _ in range(signin.IP_FAILURES):
             # Different addresses every time: only the per-IP count can stop this.
             assert _login(visitor, unique_email("guess"), "wrong password").status_code == 401
         answer = _login(visitor, owner.email, PASSWORD)
         assert answer.status_code == 429
         assert shows(visitor, "pt-BR", "login.locked", minutes=1)
-        with later(seconds=accounts.FIRST_LOCK_SECONDS + 1):
+        with later(seconds=signin.FIRST_LOCK_SECONDS + 1):
             assert _login(visitor, owner.email, PASSWORD).status_code == 303

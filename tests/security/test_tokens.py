@@ -24,7 +24,8 @@ from chalicelib.db.customers import CustomerAccess
 from chalicelib.db.orders import Order, OrderCounter
 from chalicelib.domain.tokens import new_token, token_hash
 from chalicelib.services import customers, export, intake, partners, users
-from chalicelib.services.accounts import CODE_LIFETIME, CODE_MAX_TRIES, RESET_LIFETIME
+from chalicelib.services.email_codes import CODE_LIFETIME, CODE_MAX_TRIES
+from chalicelib.services.password_reset import RESET_LIFETIME
 from chalicelib.services.sessions import now
 from tests.figures import report
 from tests.security.actors import (

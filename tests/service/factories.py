@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from chalicelib.services import accounts
+import secrets
+
+from chalicelib.db.accounts import Login, User
+from chalicelib.domain.passwords import hash_password
+from chalicelib.services import signup
 from chalicelib.services.orders import Actor
+from chalicelib.services.sessions import now
 from tests.web.factories import PASSWORD, unique_email
 
 
@@ -17,7 +22,7 @@ def new_company(name: str = "Acme Repairs", **overrides: object):
         "email": unique_email(),
         "password": PASSWORD,
     }
-    account = accounts.sign_up(form, "en")
+    account = signup.sign_up(form, "en")
     for key, value in overrides.items():
         setattr(account.company, key, value)
     return account
@@ -44,3 +49,32 @@ def order_form(**overrides: str) -> dict[str, str]:
     }
     form.update(overrides)
     return form
+
+
+def staff_logins(company, count: int) -> list[tuple[str, str]]:
+    """(user id, e-mail) of ``count`` staff colleagues with logins (PASSWORD), written directly.
+
+    For load tests that need many signed-in people fast: no invitation, no e-mail.
+    """
+    people: list[tuple[str, str]] = []
+    password_hash = hash_password(PASSWORD)
+    for index in range(count):
+        email = f"staff{index}-{secrets.token_hex(3)}@example.com"
+        user_id = secrets.token_hex(8)
+        User(
+            *User.key(company.company_id, user_id),
+            user_id=user_id,
+            company_id=company.company_id,
+            email=email,
+            name=f"Staff {index}",
+            role="staff",
+            created_at=now(),
+        ).save()
+        Login(
+            *Login.key(email),
+            user_id=user_id,
+            company_id=company.company_id,
+            password_hash=password_hash,
+        ).save()
+        people.append((user_id, email))
+    return people

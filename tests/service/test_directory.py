@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from chalicelib.db.accounts import Company
 from chalicelib.db.base import Item
 from chalicelib.db.partners import DirectoryEntry
-from chalicelib.services import accounts, companies, directory
+from chalicelib.services import companies, directory, signup
 from chalicelib.services.directory import DirectoryQuery
 from tests.web.factories import PASSWORD, unique_email
 
@@ -34,7 +34,7 @@ def _sign_up(
         "email": unique_email(),
         "password": PASSWORD,
     }
-    return accounts.sign_up(form, "pt-BR").company
+    return signup.sign_up(form, "pt-BR").company
 
 
 def _ids(page: directory.DirectoryPage) -> set[str]:

@@ -20,6 +20,7 @@ from chalicelib.db.orders import Order, OrderEntry, OrderEvent
 from chalicelib.db.partners import Partnership
 from chalicelib.services import (
     customer_page,
+    directory,
     erasure,
     erasure_orders,
     intake,
@@ -29,6 +30,7 @@ from chalicelib.services import (
     orders,
     partners,
 )
+from chalicelib.services.integrity.orders import ENTRY_FIELDS
 from chalicelib.services.sessions import Principal
 from tests.service.factories import new_company, order_form, staff_actor
 from tests.web.factories import last_mail_to, link_in
@@ -358,7 +360,7 @@ def login_elsewhere(w: World) -> Undo:
 
 
 def directory_card(w: World) -> Undo:
-    entry = next(iter(integrity.directory.entries_for(w.owner)))
+    entry = next(iter(directory.entries_for(w.owner)))
     return _remove(*entry)
 
 
@@ -435,7 +437,7 @@ def test_pending_intake_lock_survives_its_listing_in_the_index(consistent: World
 
 def test_an_entry_of_an_unknown_company_order_is_not_mistaken(consistent: World):
     """An OrderEntry class sanity check: the checker compares every copied column."""
-    assert set(integrity.ENTRY_FIELDS) <= set(OrderEntry.get_attributes())
+    assert set(ENTRY_FIELDS) <= set(OrderEntry.get_attributes())
 
 
 def test_the_world_is_consistent_again_after_every_corruption_was_undone(world: World):

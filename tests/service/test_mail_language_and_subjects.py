@@ -6,7 +6,7 @@ import email
 from email.policy import default
 
 from chalicelib.db.accounts import Company, User
-from chalicelib.services import accounts, orders
+from chalicelib.services import orders, password_reset
 from tests.service.factories import new_company, order_form, staff_actor
 from tests.web.factories import last_mail_to, unique_email
 
@@ -17,7 +17,7 @@ def test_a_password_reset_is_written_in_the_accounts_language_not_the_browsers(a
     account = new_company("Oficina Azul")
     user = account.user
     User(*User.key(user.company_id, user.user_id)).update(actions=[User.locale.set("pt-BR")])
-    accounts.request_password_reset(user.email, "es")  # asked from a Spanish browser
+    password_reset.request_password_reset(user.email, "es")  # asked from a Spanish browser
     sent = last_mail_to(user.email)
     assert "Redefina sua senha do CheckOS" in sent.subject, sent.subject
     raw = email.message_from_string(sent.raw, policy=default)

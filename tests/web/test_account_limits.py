@@ -15,7 +15,7 @@ import time_machine
 
 from chalicelib.domain import limits
 from chalicelib.i18n import translate
-from chalicelib.services import accounts
+from chalicelib.services import email_codes, password_reset, signin
 from tests.awscalls import CALLS
 from tests.security.actors import cheap_passwords, own_ip
 from tests.web.counter_writes import counter_expiries
@@ -59,12 +59,12 @@ def _account(client) -> str:
 def test_five_wrong_passwords_lock_the_account_for_exactly_a_minute(client, clock):
     email = _account(client)
     door = WebSession(client)
-    for _ in range(accounts.ACCOUNT_FAILURES):
+    for _ in range(signin.ACCOUNT_FAILURES):
         assert _log_in(door, email, WRONG) == 401
     assert _log_in(door, email, PASSWORD) == 429
     assert "Too many failed sign-ins" in door.text()
     assert _says(door, "login.locked", minutes=1)  # a lock of 60 seconds reads "1 minute"
-    clock.shift(timedelta(seconds=accounts.FIRST_LOCK_SECONDS - 1))
+    clock.shift(timedelta(seconds=signin.FIRST_LOCK_SECONDS - 1))
     assert _log_in(door, email, PASSWORD) == 429
     assert _says(door, "login.locked", minutes=1)  # the last second still rounds up to a minute
     clock.shift(timedelta(seconds=1))
@@ -74,10 +74,10 @@ def test_five_wrong_passwords_lock_the_account_for_exactly_a_minute(client, cloc
 def test_a_right_password_clears_the_count_of_wrong_ones(client, clock):
     email = _account(client)
     door = WebSession(client)
-    for _ in range(accounts.ACCOUNT_FAILURES - 1):
+    for _ in range(signin.ACCOUNT_FAILURES - 1):
         assert _log_in(door, email, WRONG) == 401
     assert _log_in(door, email, PASSWORD) == 303
-    for _ in range(accounts.ACCOUNT_FAILURES - 1):
+    for _ in range(signin.ACCOUNT_FAILURES - 1):
         assert _log_in(WebSession(client), email, WRONG) == 401
     assert _log_in(WebSession(client), email, PASSWORD) == 303
 
@@ -85,15 +85,15 @@ def test_a_right_password_clears_the_count_of_wrong_ones(client, clock):
 def test_a_second_lock_without_a_right_password_between_lasts_twice_as_long(client, clock):
     email = _account(client)
     door = WebSession(client)
-    for _ in range(accounts.ACCOUNT_FAILURES):
+    for _ in range(signin.ACCOUNT_FAILURES):
         _log_in(door, email, WRONG)
-    clock.shift(timedelta(seconds=accounts.FIRST_LOCK_SECONDS))
-    for _ in range(accounts.ACCOUNT_FAILURES):
+    clock.shift(timedelta(seconds=signin.FIRST_LOCK_SECONDS))
+    for _ in range(signin.ACCOUNT_FAILURES):
         assert _log_in(door, email, WRONG) == 401
     assert _log_in(door, email, PASSWORD) == 429
-    clock.shift(timedelta(seconds=accounts.FIRST_LOCK_SECONDS))
+    clock.shift(timedelta(seconds=signin.FIRST_LOCK_SECONDS))
     assert _log_in(door, email, PASSWORD) == 429  # a first lock would be over by now
-    clock.shift(timedelta(seconds=accounts.FIRST_LOCK_SECONDS - 1))
+    clock.shift(timedelta(seconds=signin.FIRST_LOCK_SECONDS - 1))
     assert _log_in(door, email, PASSWORD) == 429
     assert _says(door, "login.locked", minutes=1)
     clock.shift(timedelta(seconds=1))
@@ -106,7 +106,7 @@ def test_a_reset_link_works_for_exactly_its_hour(client, clock):
     anonymous.get("/password/forgot")
     anonymous.post("/password/forgot", {"email": email})
     link = link_in(last_mail_to(email), "/password/reset/")
-    clock.shift(accounts.RESET_LIFETIME - timedelta(seconds=1))
+    clock.shift(password_reset.RESET_LIFETIME - timedelta(seconds=1))
     assert anonymous.get(link).status_code == 200
     clock.shift(timedelta(seconds=1))
     assert anonymous.get(link).status_code == 404
@@ -117,7 +117,7 @@ def test_a_reset_link_works_for_exactly_its_hour(client, clock):
 def test_an_email_code_is_accepted_until_its_thirty_minutes_are_over(client, clock):
     tab = sign_up(client, validate=False)
     first = code_in(last_mail_to(tab.email))
-    clock.shift(accounts.CODE_LIFETIME)
+    clock.shift(email_codes.CODE_LIFETIME)
     tab.get("/verify-email")
     tab.post("/verify-email", {"code": first})
     assert _says(tab, "verify.expired")
@@ -125,7 +125,7 @@ def test_an_email_code_is_accepted_until_its_thirty_minutes_are_over(client, clo
     tab.post("/verify-email/resend", {})
     second = code_in(last_mail_to(tab.email))
     assert second != first or len(mails_to(tab.email)) == 2
-    clock.shift(accounts.CODE_LIFETIME - timedelta(seconds=1))
+    clock.shift(email_codes.CODE_LIFETIME - timedelta(seconds=1))
     tab.get("/verify-email")
     assert tab.post("/verify-email", {"code": second}).status_code == 303
 
@@ -150,16 +150,16 @@ def test_reset_mails_to_one_address_stop_at_three_until_the_window_ends(client, 
     anonymous = WebSession(client)
     anonymous.get("/password/forgot")
     before = len(mails_to(email))
-    for _ in range(accounts.RESET_LIMIT_EMAIL):
+    for _ in range(password_reset.RESET_LIMIT_EMAIL):
         assert anonymous.post("/password/forgot", {"email": email}).status_code == 200
-    assert len(mails_to(email)) == before + accounts.RESET_LIMIT_EMAIL
+    assert len(mails_to(email)) == before + password_reset.RESET_LIMIT_EMAIL
     assert anonymous.post("/password/forgot", {"email": email}).status_code == 429
     assert _says(anonymous, "limits.mail_too_many", minutes=40)
     clock.shift(timedelta(minutes=40) - timedelta(seconds=1))
     assert anonymous.post("/password/forgot", {"email": email}).status_code == 429
     clock.shift(timedelta(seconds=1))
     assert anonymous.post("/password/forgot", {"email": email}).status_code == 200
-    assert len(mails_to(email)) == before + accounts.RESET_LIMIT_EMAIL + 1
+    assert len(mails_to(email)) == before + password_reset.RESET_LIMIT_EMAIL + 1
 
 
 def test_mail_counters_expire_an_hour_after_their_window_and_failures_after_a_day(client, clock):
@@ -180,7 +180,7 @@ def test_mail_counters_expire_an_hour_after_their_window_and_failures_after_a_da
     assert all(stamps == [kept] for stamps in expiries.values()), expiries
     mark = CALLS.mark()
     assert _log_in(WebSession(client), email, WRONG) == 401
-    remembered = int(datetime.now(UTC).timestamp() + accounts.THROTTLE_MEMORY.total_seconds())
+    remembered = int(datetime.now(UTC).timestamp() + signin.THROTTLE_MEMORY.total_seconds())
     expiries = counter_expiries(mark)
     assert len(expiries) == 2, expiries  # the account and the address of origin
     assert all(stamps == [remembered] for stamps in expiries.values()), expiries

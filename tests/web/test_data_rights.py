@@ -72,7 +72,7 @@ def test_a_wrong_password_or_name_keeps_the_company_and_what_was_typed(client):
 
 
 def test_guessing_the_password_on_the_delete_form_is_throttled_like_sign_in(client):
-    from chalicelib.services.accounts import ACCOUNT_FAILURES
+    from chalicelib.services.signin import ACCOUNT_FAILURES
 
     tab = sign_up(client, company_name="Guarded Co")
     tab.get("/settings/data")

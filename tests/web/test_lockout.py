@@ -10,7 +10,7 @@ import time_machine
 
 from chalicelib.db.accounts import Throttle
 from chalicelib.i18n import translate
-from chalicelib.services import accounts
+from chalicelib.services import email_codes, signin
 from chalicelib.services.sessions import now
 from tests.web.factories import PASSWORD, code_in, last_mail_to, link_in, mails_to, sign_up
 from tests.web.session import WebSession
@@ -32,7 +32,7 @@ def _login(tab: WebSession, email: str, password: str):
 
 def _lock(client, email: str) -> WebSession:
     attacker = WebSession(client)
-    for _ in range(accounts.ACCOUNT_FAILURES):
+    for _ in range(signin.ACCOUNT_FAILURES):
         assert _login(attacker, email, "wrong password").status_code == 401
     return attacker
 
@@ -61,8 +61,8 @@ def test_a_lock_emails_the_owner_a_single_use_unlock_link(client, owner):
     token = link.rsplit("/", 1)[1]
     assert len(token) >= 22  # >= 128 bits, url-safe
     # Stored only as a hash.
-    assert accounts.unlock_token(token).pk.endswith(accounts.token_hash(token))
-    assert token not in accounts.unlock_token(token).pk
+    assert signin.unlock_token(token).pk.endswith(signin.token_hash(token))
+    assert token not in signin.unlock_token(token).pk
     reader = WebSession(client, accept_language="es")
     page = reader.get(link)
     assert page.status_code == 200
@@ -79,14 +79,14 @@ def test_a_lock_emails_the_owner_a_single_use_unlock_link(client, owner):
 def test_an_unlock_link_expires(client, owner):
     _lock(client, owner.email)
     link = link_in(_unlock_mails(owner.email, "es")[-1], UNLOCK_PATH)
-    later = now() + accounts.UNLOCK_LIFETIME + timedelta(minutes=1)
+    later = now() + signin.UNLOCK_LIFETIME + timedelta(minutes=1)
     with time_machine.travel(later.timestamp(), tick=False):
         assert WebSession(client).get(link).status_code == 404
 
 
 def test_a_second_lock_within_the_hour_sends_no_second_link(client, owner):
     _lock(client, owner.email)
-    with time_machine.travel(now().timestamp() + accounts.FIRST_LOCK_SECONDS + 1, tick=False):
+    with time_machine.travel(now().timestamp() + signin.FIRST_LOCK_SECONDS + 1, tick=False):
         _lock(client, owner.email)
         assert _login(WebSession(client), owner.email, PASSWORD).status_code == 429
     assert len(_unlock_mails(owner.email, "es")) == 1
@@ -106,13 +106,13 @@ def test_a_password_reset_clears_the_lock(client, owner):
 def test_a_resent_code_does_not_reset_the_tries(client):
     tab = sign_up(client, validate=False)
     tab.get("/verify-email")
-    for _ in range(accounts.CODE_MAX_TRIES):
+    for _ in range(email_codes.CODE_MAX_TRIES):
         tab.post(
             "/verify-email",
             {"code": "000000" if code_in(last_mail_to(tab.email)) != "000000" else "111111"},
         )
     sent = len(mails_to(tab.email))
-    cooldown = now().timestamp() + accounts.CODE_RESEND_COOLDOWN.total_seconds() + 1
+    cooldown = now().timestamp() + email_codes.CODE_RESEND_COOLDOWN.total_seconds() + 1
     with time_machine.travel(cooldown, tick=False):
         tab.get("/verify-email")
         tab.post("/verify-email/resend", {})
@@ -124,7 +124,7 @@ def test_a_resent_code_does_not_reset_the_tries(client):
         assert answer.status_code == 400
         assert "Asking for another code does not add tries" in tab.text()
     # Once the first code's window is over, a new code gets its own tries.
-    over = now() + accounts.CODE_LIFETIME + timedelta(minutes=1)
+    over = now() + email_codes.CODE_LIFETIME + timedelta(minutes=1)
     with time_machine.travel(over.timestamp(), tick=False):
         tab.get("/verify-email")
         tab.post("/verify-email/resend", {})
