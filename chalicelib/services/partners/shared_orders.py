@@ -17,6 +17,7 @@ from chalicelib.domain.sharing import ACTIVE, ExecutorOnly, PartnershipNotActive
 from chalicelib.domain.validation import Checker
 from chalicelib.services import notifications, orders
 from chalicelib.services.companies import require_active
+from chalicelib.services.order_events import OrderChange
 from chalicelib.services.orders.access import link_check, partner_guard
 from chalicelib.services.orders.changes import EditConflict
 from chalicelib.services.orders.history import Actor
@@ -85,13 +86,7 @@ def assign_executor(
         event,
         expected_version=int(order.version or 0),
         checks=[link_check(me.company_id, partner_id, "approve", link.partner_name)],
-    )
-    notifications.notify_company(
-        partner_id,
-        "partnership",
-        order_id=order.order_id,
-        order_number=order.number,
-        params={"partner": me.name},
+        company=me,
     )
     return order
 
@@ -111,8 +106,7 @@ def withdraw_executor(principal: Principal, order_id: str, version: str | int | 
     order.quote_required = False
     clear_quote(order)
     event = orders.new_event(order, actor_of(principal), "unshared", now(), note=name)
-    orders.save_change(before, order, event, expected_version=int(order.version or 0))
-    notifications.notify_company(former, "partnership", params={"partner": me.name})
+    orders.save_change(before, order, event, expected_version=int(order.version or 0), company=me)
     return order
 
 
@@ -153,14 +147,7 @@ def send_quote(
     note = f"{value}" + (f" · {text}" if text else "")
     event = orders.new_event(order, actor, "quote", at, note=note[:1000])
     orders.save_change(
-        before, order, event, expected_version=int(order.version or 0), checks=checks
-    )
-    notifications.notify_company(
-        order.company_id,
-        "partnership",
-        order_id=order.order_id,
-        order_number=order.number,
-        params={"partner": me.name},
+        before, order, event, expected_version=int(order.version or 0), checks=checks, company=me
     )
     return order
 
@@ -189,13 +176,7 @@ def decide_quote(principal: Principal, order_id: str, form: Mapping[str, str]) -
         event,
         expected_version=int(order.version or 0),
         checks=[link_check(me.company_id, order.executor_id, "approve", link.partner_name)],
-    )
-    notifications.notify_company(
-        order.executor_id,
-        "partnership",
-        order_id=order.order_id,
-        order_number=order.number,
-        params={"partner": me.name},
+        company=me,
     )
     return order
 
@@ -262,13 +243,43 @@ def _return_order(order_id: str, owner_id: str, executor_id: str, actor: Actor) 
             orders.save_change(before, order, event, expected_version=int(order.version or 0))
         except EditConflict:
             continue  # changed meanwhile: read again
+        return True  # its owner hears of it: notify_partners
+    log.warning("order not handed back", extra={"order": order_id})
+    return False
+
+
+def notify_partners(change: OrderChange) -> None:
+    """After-commit subscriber (``chalicelib/wiring.py``, its kinds there): the other
+    company of a shared order hears of its sharing, its quotes and its hand-back.
+
+    The use cases of this module pass the company that acted (``save_change``'s
+    ``company``): its name is what the other side reads. A change without it (the
+    erasure of a company hands its orders back as the system and tells the owner
+    itself) is left alone, but for ``returned``, which names the former executor.
+    """
+    order, before, me = change.after, change.before, change.company
+    if change.kind == "returned":
         notifications.notify_company(
-            owner_id,
+            order.company_id,
             "order_returned",
             order_id=order.order_id,
             order_number=order.number,
-            params={"partner": name},
+            params={"partner": (before.executor_name if before else None) or ""},
         )
-        return True
-    log.warning("order not handed back", extra={"order": order_id})
-    return False
+        return
+    if me is None:
+        return
+    if change.kind == "unshared":
+        former = before.executor_id if before else None
+        if former:
+            notifications.notify_company(former, "partnership", params={"partner": me.name})
+        return
+    target = order.company_id if change.kind == "quote" else order.executor_id
+    if target:
+        notifications.notify_company(
+            target,
+            "partnership",
+            order_id=order.order_id,
+            order_number=order.number,
+            params={"partner": me.name},
+        )
