@@ -10,13 +10,13 @@ one who reacts; reactions subscribe at wiring time, in ONE place
   the change's TransactWriteItems: they commit with it or not at all. A failing
   condition fails the whole change (nothing is written) and raises the item's
   ``problem`` (an item without one re-raises the cancelled transaction: a bug).
-* After-commit subscribers (the customer's e-mail) run once the change is
-  committed and never undo it. An exception is logged (``order reaction
-  failed``, with the order id, the event kind and the subscriber) and recorded
-  for retry as a ``reaction_failed`` line in the order's history, its note
-  naming the subscriber (``services.orders.publish`` writes it): staff see it
-  on the order page and redo what was missed (the customer e-mail has its
-  resend button); nothing retries by itself.
+* After-commit subscribers (the customer's e-mail, partner notifications) run
+  once the change is committed and never undo it. An exception is logged
+  (``order reaction failed``, with the order id, the event kind and the
+  subscriber) and recorded for retry as a ``reaction_failed`` line in the
+  order's history, its note naming the subscriber (``orders.changes.publish``
+  writes it): staff see it on the order page and redo what was missed (the
+  customer e-mail has its resend button); nothing retries by itself.
 
 Publishing before ``wire()`` raises ``NotWired`` before anything is written: a
 process that forgot the wiring fails loudly instead of silently skipping mail.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -93,23 +93,22 @@ class NotWired(RuntimeError):
     """An order change was published before ``chalicelib.wiring.wire()`` ran."""
 
 
-@dataclass
-class _Subscriber:
+@dataclass(frozen=True)
+class _InTransaction:
+    name: str
+    kinds: frozenset[str] | None  # None: every kind
+    handler: InTransaction
+
+
+@dataclass(frozen=True)
+class _AfterCommit:
     name: str
     kinds: frozenset[str] | None
-
-    def wants(self, change: OrderChange) -> bool:
-        return self.kinds is None or change.kind in self.kinds
+    handler: AfterCommit
 
 
-@dataclass
-class _InTransaction(_Subscriber):
-    handler: InTransaction = field(repr=False, default=lambda change: ())
-
-
-@dataclass
-class _AfterCommit(_Subscriber):
-    handler: AfterCommit = field(repr=False, default=lambda change: None)
+def _wants(subscriber: _InTransaction | _AfterCommit, change: OrderChange) -> bool:
+    return subscriber.kinds is None or change.kind in subscriber.kinds
 
 
 _in_transaction: dict[str, _InTransaction] = {}
@@ -147,11 +146,6 @@ def mark_wired() -> None:
     _wired = True
 
 
-def subscribers() -> list[str]:
-    """Names of the subscribers, in-transaction first (in subscription order)."""
-    return [*_in_transaction, *_after_commit]
-
-
 def _kinds(kinds: Iterable[str] | None) -> frozenset[str] | None:
     return frozenset(kinds) if kinds is not None else None
 
@@ -165,7 +159,7 @@ def transaction_items(change: OrderChange) -> list[TransactionItem]:
         raise NotWired("order events are not wired: call chalicelib.wiring.wire() at start")
     items: list[TransactionItem] = []
     for subscriber in list(_in_transaction.values()):
-        if subscriber.wants(change):
+        if _wants(subscriber, change):
             items.extend(subscriber.handler(change))
     return items
 
@@ -195,7 +189,7 @@ def run_after_commit(change: OrderChange) -> list[str]:
     """
     failed: list[str] = []
     for subscriber in list(_after_commit.values()):
-        if not subscriber.wants(change):
+        if not _wants(subscriber, change):
             continue
         try:
             subscriber.handler(change)

@@ -51,6 +51,7 @@ def actor_of(principal: Principal, kind: str = "staff") -> Actor:
 
 
 def clear_quote(order: Order) -> None:
+    """Forget the order's quote (public: erasure hands orders back as "take back" does)."""
     order.quote_state = order.quote_value = order.quote_text = None
     order.quote_at = None
 
