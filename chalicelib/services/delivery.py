@@ -26,7 +26,9 @@ from pynamodb.exceptions import DeleteError, PutError
 from chalicelib.config import get_settings
 from chalicelib.db.base import Item
 from chalicelib.db.mail import BOUNCE, COMPLAINT, OptOut, Suppression
+from chalicelib.db.orders import Order
 from chalicelib.domain.validation import wire_email
+from chalicelib.services import orders
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.delivery")
@@ -112,9 +114,6 @@ def _tell_order(notification: Mapping[str, Any], why: str) -> None:
     order_ids = tags.get("order") or []
     if not order_ids:
         return
-    from chalicelib.db.orders import Order
-    from chalicelib.services import orders  # services above this one: imported on use
-
     try:
         Order.get(*Order.key(str(order_ids[0])))
     except Order.DoesNotExist:
