@@ -23,6 +23,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
 
+from chalicelib import signing_keys
 from chalicelib.config import get_settings
 from chalicelib.db.base import Item
 from chalicelib.db.mail import BOUNCE, COMPLAINT, OptOut, Suppression
@@ -159,7 +160,7 @@ class OptOutLink:
 
 
 def _signature(payload: bytes, secret: str | None = None) -> bytes:
-    secret = secret if secret is not None else get_settings().secret_key
+    secret = secret if secret is not None else signing_keys.current()
     key = hashlib.sha256(b"unsubscribe:" + secret.encode()).digest()
     return hmac.new(key, payload, hashlib.sha256).digest()  # 256 bits
 
@@ -192,7 +193,7 @@ def read_opt_out_token(token: str) -> OptOutLink | None:
         payload = _unb64(payload_text)
         if not any(
             hmac.compare_digest(_unb64(signature_text), _signature(payload, key))
-            for key in get_settings().signing_keys
+            for key in signing_keys.accepted()
         ):
             return None
         company_id, order_id, address, expires = json.loads(payload)

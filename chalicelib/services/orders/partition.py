@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.config import get_settings
+from chalicelib import signing_keys
 from chalicelib.db import keys
 from chalicelib.db.base import Item, query_page
 from chalicelib.db.orders import Order, OrderEvent, OrderMessage
@@ -141,8 +141,7 @@ def _cursor_key() -> bytes:
 
 def _cursor_keys() -> tuple[bytes, ...]:
     return tuple(
-        hashlib.sha256(b"order-cursor|" + key.encode()).digest()
-        for key in get_settings().signing_keys
+        hashlib.sha256(b"order-cursor|" + key.encode()).digest() for key in signing_keys.accepted()
     )
 
 
