@@ -24,12 +24,15 @@ from chalicelib.web import (
     security,
     users,
 )
+from chalicelib.wiring import wire
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
 jobs = lazy_module("chalicelib.services.jobs")
 
 # A deployed function without its stage or signing secret refuses to start (config.py).
 get_settings()
+# What reacts to an order's changes (customer e-mail...): services/order_events.py.
+wire()
 
 app = Chalice(app_name="checkos")
 app.api.binary_types.append("multipart/form-data")

@@ -57,28 +57,9 @@ class Settings:
     community_url: str = ""
     # SES configuration set named on every send (bounce/complaint events); empty: none.
     mail_configuration_set: str = ""
-    # Secrets Manager secret holding the signing key ring (chalicelib/signing_keys.py).
+    # Secrets Manager secret holding the signing key ring: chalicelib/signing_keys.py
+    # reads it (accepted(), current()).
     signing_secret_arn: str = ""
-
-    @property
-    def signing_keys(self) -> tuple[str, ...]:
-        """Every key a signature is accepted with, the one to sign with first."""
-        # Read on use, not at import: `chalice package` imports the app with the
-        # stage's variables and no secret.
-        if self.signing_secret_arn:
-            from chalicelib.signing_keys import ring
-
-            return ring(self.signing_secret_arn).accepted
-        if self.secret:  # outside Lambda only: check_deployed refuses SECRET_KEY
-            return (self.secret,)
-        if self.stage in LOCAL_STAGES:
-            return ("local-development-secret-not-for-production",)
-        raise RuntimeError("SIGNING_SECRET_ARN must be set outside the local run and the tests")
-
-    @property
-    def secret_key(self) -> str:
-        """The key new signatures are made with (the ring's current key)."""
-        return self.signing_keys[0]
 
     @property
     def is_local(self) -> bool:

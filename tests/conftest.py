@@ -142,6 +142,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _SERVER.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Order events wired as app.py wires them (service tests run without the app)."""
+    from chalicelib.wiring import wire
+
+    wire()
+
+
 @pytest.fixture(scope="session")
 def app():
     from app import app as chalice_app

@@ -100,7 +100,7 @@ def record_activity(principal: Principal, day: date | None = None) -> bool:
     user, company = principal.user, principal.company
     if user.last_active_day and user.last_active_day >= stamp:
         return False  # the common case: already recorded today, no request at all
-    user_actions = [User.last_active_day.set(stamp)]
+    user_actions: list[Action] = [User.last_active_day.set(stamp)]
     user_condition = User.pk.exists() & (
         User.last_active_day.does_not_exist() | (User.last_active_day < stamp)
     )

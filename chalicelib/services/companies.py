@@ -12,7 +12,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib.db.accounts import Company, EmailCode, Slug
 from chalicelib.db.base import conflicted, failed_keys, transaction
-from chalicelib.domain.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
+from chalicelib.domain.sharing import CompanyInactive
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
 from chalicelib.i18n import LOCALES
 from chalicelib.services import activity, directory
@@ -51,12 +52,6 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 DESCRIPTION_MAX = 1000
 META_DESCRIPTION_MAX = 155
-
-
-class CompanyInactive(Forbidden):
-    """The company is inactive: its data is read-only until an admin reactivates it."""
-
-    key = "profile.inactive_readonly"
 
 
 class ProfileChanged(Conflict):

@@ -23,10 +23,13 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
 
+from chalicelib import signing_keys
 from chalicelib.config import get_settings
 from chalicelib.db.base import Item
 from chalicelib.db.mail import BOUNCE, COMPLAINT, OptOut, Suppression
+from chalicelib.db.orders import Order
 from chalicelib.domain.validation import wire_email
+from chalicelib.services import orders
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.delivery")
@@ -112,9 +115,6 @@ def _tell_order(notification: Mapping[str, Any], why: str) -> None:
     order_ids = tags.get("order") or []
     if not order_ids:
         return
-    from chalicelib.db.orders import Order
-    from chalicelib.services import orders  # services above this one: imported on use
-
     try:
         Order.get(*Order.key(str(order_ids[0])))
     except Order.DoesNotExist:
@@ -160,7 +160,7 @@ class OptOutLink:
 
 
 def _signature(payload: bytes, secret: str | None = None) -> bytes:
-    secret = secret if secret is not None else get_settings().secret_key
+    secret = secret if secret is not None else signing_keys.current()
     key = hashlib.sha256(b"unsubscribe:" + secret.encode()).digest()
     return hmac.new(key, payload, hashlib.sha256).digest()  # 256 bits
 
@@ -193,7 +193,7 @@ def read_opt_out_token(token: str) -> OptOutLink | None:
         payload = _unb64(payload_text)
         if not any(
             hmac.compare_digest(_unb64(signature_text), _signature(payload, key))
-            for key in get_settings().signing_keys
+            for key in signing_keys.accepted()
         ):
             return None
         company_id, order_id, address, expires = json.loads(payload)

@@ -10,8 +10,8 @@ from datetime import timedelta
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import signing_keys
 from chalicelib.aws.mail import MailNotSent
-from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, EmailCode
 from chalicelib.db.base import retry_single_write, write_transaction
 from chalicelib.domain.errors import AppError, TooManyRequests
@@ -32,7 +32,7 @@ class CodeProblem(AppError):
 
 
 def _code_digest(company_id: str, code: str, key: str | None = None) -> str:
-    key = key if key is not None else get_settings().secret_key
+    key = key if key is not None else signing_keys.current()
     return hmac.new(key.encode(), f"{company_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -40,7 +40,7 @@ def _code_matches(stored: str, company_id: str, given: str) -> bool:
     """A code hashed with any key of the ring: a rotation voids no pending code."""
     return any(
         hmac.compare_digest(stored, _code_digest(company_id, given, key))
-        for key in get_settings().signing_keys
+        for key in signing_keys.accepted()
     )
 
 

@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
@@ -126,8 +127,8 @@ def _notify_one(
             if (note.pk, note.sk) in failed:
                 return False  # already notified under this dedupe key
             if (user.pk, user.sk) in failed:
-                read_at = _read_at(user)
-                if read_at is False:
+                present, read_at = _read_at(user)
+                if not present:
                     log.info("notification for a removed user", extra={"user": user_id})
                     return False
                 # "Mark all read" landed after our stamp: stamp the note after it.
@@ -147,17 +148,18 @@ def _notify_one(
     return False
 
 
-def _read_at(user: User) -> datetime | bool | None:
-    """The user's "all read" mark (None: never), or False when the user is gone."""
+def _read_at(user: User) -> tuple[bool, datetime | None]:
+    """Whether the user still exists, and its "all read" mark (None: never)."""
     try:
         user.refresh(consistent_read=True)
     except DoesNotExist:
-        return False
-    return user.notes_read_at
+        return False, None
+    return True, user.notes_read_at
 
 
-def notify_company(company_id: str, kind: str, **kwargs: object) -> int:
-    return notify(company_id, company_users(company_id), kind, **kwargs)  # type: ignore[arg-type]
+def notify_company(company_id: str, kind: str, **kwargs: Any) -> int:
+    """``notify`` every user of the company (``kwargs`` as ``notify`` takes them)."""
+    return notify(company_id, company_users(company_id), kind, **kwargs)
 
 
 def latest(

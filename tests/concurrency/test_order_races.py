@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.services import orders
 from chalicelib.services.orders import EditConflict, OrderFilters, QuotaExceeded
+from chalicelib.services.orders import changes as order_changes
 from tests.service.factories import new_company, order_form, staff_actor
 
 
@@ -37,14 +38,14 @@ def test_two_parallel_edits_one_wins_one_gets_the_conflict(aws, monkeypatch):
     order = orders.register_order(account.company, actor, order_form(), {})
     both_read = threading.Barrier(2, timeout=20)
     writes: list[int] = []
-    save_change = orders.save_change
+    save_change = order_changes.save_change
 
     def write_after_both_read(*args, **kwargs):
         both_read.wait()  # BrokenBarrierError if the other edit never got this far
         writes.append(kwargs["expected_version"])
         return save_change(*args, **kwargs)
 
-    monkeypatch.setattr(orders, "save_change", write_after_both_read)
+    monkeypatch.setattr(order_changes, "save_change", write_after_both_read)
 
     def edit(problem: str) -> str:
         form = order_form(version=str(order.version), problem=problem)

@@ -11,6 +11,7 @@ import pytest
 from chalicelib.db.accounts import User
 from chalicelib.db.partners import Partnership
 from chalicelib.services import orders, partners
+from chalicelib.services.orders import changes as order_changes
 from chalicelib.services.partners import PartnershipChanged, PartnershipNotActive
 from chalicelib.services.sessions import Principal, now
 from tests.service.factories import new_company, order_form, staff_actor
@@ -154,7 +155,7 @@ def test_an_executor_write_fails_if_the_link_is_suspended_between_its_check_and_
     partners.accept(_admin(b), a_id, _consistent(a_id, b_id).rev)
     order = orders.register_order(a.company, staff_actor(a), order_form(), {})
     shared = partners.assign_executor(_admin(a), order.order_id, b_id, order.version)
-    real_guard = partners.executor_guard
+    real_guard = order_changes.partner_guard
 
     def guard_then_suspend(*args, **kwargs):
         answer = real_guard(*args, **kwargs)  # reads the link: active
@@ -162,7 +163,7 @@ def test_an_executor_write_fails_if_the_link_is_suspended_between_its_check_and_
         partners.change(_admin(a), b_id, {"relationship": "both", "rev": str(current.rev)})
         return answer
 
-    monkeypatch.setattr(partners, "executor_guard", guard_then_suspend)
+    monkeypatch.setattr(order_changes, "partner_guard", guard_then_suspend)
     with pytest.raises(PartnershipNotActive):
         orders.change_status(b_id, order.order_id, staff_actor(b), "start")
     stored = orders.order_view(a_id, order.order_id).order

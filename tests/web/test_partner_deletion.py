@@ -166,14 +166,14 @@ def test_a_suspended_partnership_blocks_every_action_of_the_executor(client):
 def test_a_handback_cut_short_never_shows_the_orders_and_deleting_again_finishes_it(
     client, monkeypatch
 ):
-    from chalicelib.services import partners
+    from chalicelib.services.partners import proposals
 
     a, b = _partners(client, quote=False)
     a_id, b_id = _company(a), _company(b)
     open_id = _order(a, "Halfway Helena")
     _share(a, open_id, b_id)
     with monkeypatch.context() as patch:
-        patch.setattr(partners, "hand_back_open_orders", lambda *args: 0)  # a run cut short
+        patch.setattr(proposals, "hand_back_open_orders", lambda *args: 0)  # a run cut short
         a.get(f"/partners/{b_id}")
         assert a.post(f"/partners/{b_id}/delete").status_code == 303
     assert _stored(open_id).executor_id == b_id  # still shared: its rows are still there
