@@ -14,11 +14,11 @@ Order of work, each step found through the company's own keys (never a table-wid
    without our customers' personal data; orders we execute for a partner
    are handed back to it), intake requests and locks, rate counters,
    every remaining ``CO#<id>`` item, the S3 objects under ``logos/<id>/``
-   and ``exports/<id>/``, and last the Company and the job item together (``erasure_steps``,
-   ``erasure_orders``).
+   and ``exports/<id>/``, and last the Company and the job item together.
 
 Every step deletes what it finds and finds only what is left, so a run cut
-short (crash, timeout) is finished by the next one.
+short (crash, timeout) is finished by the next one. The steps live in
+``erasure_steps`` (the Eraser and all but orders) and ``erasure_orders``.
 """
 
 from __future__ import annotations
