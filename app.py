@@ -1,5 +1,7 @@
 """CheckOS Chalice app: creates the app, registers blueprints and scheduled functions."""
 
+from typing import TYPE_CHECKING
+
 from chalice import Chalice, Cron
 from chalice.app import CloudWatchEvent
 
@@ -27,7 +29,10 @@ from chalicelib.web import (
 from chalicelib.wiring import wire
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-jobs = lazy_module("chalicelib.services.jobs")
+if TYPE_CHECKING:
+    from chalicelib.services import jobs
+else:
+    jobs = lazy_module("chalicelib.services.jobs")
 
 # A deployed function without its stage or signing secret refuses to start (config.py).
 get_settings()

@@ -7,14 +7,18 @@ that needs one imports it, so wiring costs the cold start nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib.lazy import lazy_module
 from chalicelib.services import order_events
 from chalicelib.services.order_events import OrderChange
 
-customers: Any = lazy_module("chalicelib.services.customers")
-shared_orders: Any = lazy_module("chalicelib.services.partners.shared_orders")
+if TYPE_CHECKING:  # mypy checks the calls; import-linter sees the dependency
+    from chalicelib.services import customers
+    from chalicelib.services.partners import shared_orders
+else:
+    customers = lazy_module("chalicelib.services.customers")
+    shared_orders = lazy_module("chalicelib.services.partners.shared_orders")
 
 CUSTOMER_MAIL = "customer e-mail"
 PARTNER_NOTES = "partner notifications"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, TooManyRequests, ValidationFailed
@@ -11,11 +13,14 @@ from chalicelib.web import http
 from chalicelib.web.context import PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-email_codes = lazy_module("chalicelib.services.email_codes")
-password_reset = lazy_module("chalicelib.services.password_reset")
-signin = lazy_module("chalicelib.services.signin")
+if TYPE_CHECKING:
+    from chalicelib.services import email_codes, partners, password_reset, signin
+else:
+    email_codes = lazy_module("chalicelib.services.email_codes")
+    password_reset = lazy_module("chalicelib.services.password_reset")
+    signin = lazy_module("chalicelib.services.signin")
+    partners = lazy_module("chalicelib.services.partners")
 signups = lazy_module("chalicelib.services.signup")  # the page handler is named signup
-partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 

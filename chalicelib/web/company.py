@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
@@ -12,9 +14,13 @@ from chalicelib.web import http
 from chalicelib.web.context import ADMIN, AWS_UNAVAILABLE, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-companies = lazy_module("chalicelib.services.companies")
-logos = lazy_module("chalicelib.services.logos")
-logo_rules = lazy_module("chalicelib.domain.logos")
+if TYPE_CHECKING:
+    from chalicelib.domain import logos as logo_rules
+    from chalicelib.services import companies, logos
+else:
+    companies = lazy_module("chalicelib.services.companies")
+    logos = lazy_module("chalicelib.services.logos")
+    logo_rules = lazy_module("chalicelib.domain.logos")
 
 bp = Blueprint(__name__)
 

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from chalicelib.web.multipart import Upload
 
 # Imported on first use (cold start): only uploads need it. See chalicelib/lazy.py.
-multipart = lazy_module("chalicelib.web.multipart")
+if TYPE_CHECKING:
+    from chalicelib.web import multipart
+else:
+    multipart = lazy_module("chalicelib.web.multipart")
 
 log = logging.getLogger("checkos.web")
 

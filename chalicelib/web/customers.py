@@ -17,11 +17,14 @@ if TYPE_CHECKING:
     from chalicelib.services.orders import Actor
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-companies = lazy_module("chalicelib.services.companies")
-customer_page = lazy_module("chalicelib.services.customer_page")
-customers = lazy_module("chalicelib.services.customers")
-follow_form = lazy_module("chalicelib.services.follow_form")
-orders = lazy_module("chalicelib.services.orders")
+if TYPE_CHECKING:
+    from chalicelib.services import companies, customer_page, customers, follow_form, orders
+else:
+    companies = lazy_module("chalicelib.services.companies")
+    customer_page = lazy_module("chalicelib.services.customer_page")
+    customers = lazy_module("chalicelib.services.customers")
+    follow_form = lazy_module("chalicelib.services.follow_form")
+    orders = lazy_module("chalicelib.services.orders")
 
 bp = Blueprint(__name__)
 

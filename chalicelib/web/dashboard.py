@@ -5,6 +5,8 @@ The dashboard itself is ``/`` (``web/pages.py`` calls ``services.dashboard``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.lazy import lazy_module
@@ -12,8 +14,11 @@ from chalicelib.web import http
 from chalicelib.web.context import SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-export = lazy_module("chalicelib.services.export")
-orders = lazy_module("chalicelib.services.orders")
+if TYPE_CHECKING:
+    from chalicelib.services import export, orders
+else:
+    export = lazy_module("chalicelib.services.export")
+    orders = lazy_module("chalicelib.services.orders")
 
 bp = Blueprint(__name__)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import ValidationFailed
@@ -11,8 +13,11 @@ from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-erasure = lazy_module("chalicelib.services.erasure")
-takeout = lazy_module("chalicelib.services.takeout")
+if TYPE_CHECKING:
+    from chalicelib.services import erasure, takeout
+else:
+    erasure = lazy_module("chalicelib.services.erasure")
+    takeout = lazy_module("chalicelib.services.takeout")
 
 bp = Blueprint(__name__)
 PAGE = "pages/settings_data.html"

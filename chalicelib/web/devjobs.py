@@ -7,6 +7,8 @@ answers 404, whatever else is set.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
@@ -15,7 +17,10 @@ from chalicelib.lazy import lazy_module
 from chalicelib.web.context import PUBLIC, Ctx, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-jobs = lazy_module("chalicelib.services.jobs")
+if TYPE_CHECKING:
+    from chalicelib.services import jobs
+else:
+    jobs = lazy_module("chalicelib.services.jobs")
 
 bp = Blueprint(__name__)
 PAGE = "pages/dev_jobs.html"

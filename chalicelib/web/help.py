@@ -10,7 +10,7 @@ their profile, in a page that is never cached.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
@@ -22,7 +22,10 @@ from chalicelib.web import http
 from chalicelib.web.context import LANG_COOKIE, PUBLIC, Ctx, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-articles = lazy_module("chalicelib.services.help")
+if TYPE_CHECKING:
+    from chalicelib.services import help as articles
+else:
+    articles = lazy_module("chalicelib.services.help")
 
 bp = Blueprint(__name__)
 

@@ -28,10 +28,13 @@ if TYPE_CHECKING:
     from chalicelib.services.intake import FormClosed
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-intake = lazy_module("chalicelib.services.intake")
-intake_codes = lazy_module("chalicelib.services.intake_codes")
-intake_confirmation = lazy_module("chalicelib.services.intake_confirmation")
-logos = lazy_module("chalicelib.services.logos")
+if TYPE_CHECKING:
+    from chalicelib.services import intake, intake_codes, intake_confirmation, logos
+else:
+    intake = lazy_module("chalicelib.services.intake")
+    intake_codes = lazy_module("chalicelib.services.intake_codes")
+    intake_confirmation = lazy_module("chalicelib.services.intake_confirmation")
+    logos = lazy_module("chalicelib.services.logos")
 
 bp = Blueprint(__name__)
 

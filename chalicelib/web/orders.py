@@ -25,12 +25,22 @@ if TYPE_CHECKING:
     from chalicelib.services.orders import Actor
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-companies = lazy_module("chalicelib.services.companies")
-custom_fields = lazy_module("chalicelib.services.custom_fields")
-customers = lazy_module("chalicelib.services.customers")
-notifications = lazy_module("chalicelib.services.notifications")
-orders = lazy_module("chalicelib.services.orders")
-partners = lazy_module("chalicelib.services.partners")
+if TYPE_CHECKING:
+    from chalicelib.services import (
+        companies,
+        custom_fields,
+        customers,
+        notifications,
+        orders,
+        partners,
+    )
+else:
+    companies = lazy_module("chalicelib.services.companies")
+    custom_fields = lazy_module("chalicelib.services.custom_fields")
+    customers = lazy_module("chalicelib.services.customers")
+    notifications = lazy_module("chalicelib.services.notifications")
+    orders = lazy_module("chalicelib.services.orders")
+    partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 
@@ -203,8 +213,8 @@ def edit_order(ctx: SignedIn, order_id: str) -> Response:
             limit=None,
             conflict=ctx._(
                 "order.edit_conflict",
-                who=problem.params["who"],
-                when=ctx.when(problem.params["when"]),
+                who=problem.who,
+                when=ctx.when(problem.when),
             ),
         )
     ctx.flash("order.saved", "success")
@@ -247,8 +257,8 @@ def change_status(ctx: SignedIn, order_id: str) -> Response:
         ctx.flash(
             "order.edit_conflict",
             "error",
-            who=problem.params["who"],
-            when=ctx.when(problem.params["when"]),
+            who=problem.who,
+            when=ctx.when(problem.when),
         )
     except workflow.InvalidTransition as problem:
         ctx.flash(
@@ -284,7 +294,7 @@ def post_message(ctx: SignedIn, order_id: str) -> Response:
             watchers,
             "chat_message",
             order_id=order_id,
-            order_number=order.number,
+            order_number=int(order.number),
             params={"author": ctx.principal.user.name},
         )
     return http.redirect(f"/orders/{order_id}#chat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
@@ -13,9 +14,12 @@ from chalicelib.web import orders as order_pages
 from chalicelib.web.context import ADMIN, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-directory = lazy_module("chalicelib.services.directory")
-orders = lazy_module("chalicelib.services.orders")
-partners = lazy_module("chalicelib.services.partners")
+if TYPE_CHECKING:
+    from chalicelib.services import directory, orders, partners
+else:
+    directory = lazy_module("chalicelib.services.directory")
+    orders = lazy_module("chalicelib.services.orders")
+    partners = lazy_module("chalicelib.services.partners")
 
 bp = Blueprint(__name__)
 
@@ -66,7 +70,7 @@ def partner_directory(ctx: SignedIn) -> Response:
 def propose(ctx: SignedIn) -> Response:
     target_id = (ctx.form.get("to") if ctx.method == "POST" else ctx.query.get("to")) or ""
     target = partners.proposal_target(ctx.principal.company_id, target_id)
-    page = {"target": target, "relations": tuple(partners.RELATIONS)}
+    page: dict[str, Any] = {"target": target, "relations": tuple(partners.RELATIONS)}
     if ctx.method == "GET":
         values = {"relationship": "approve", "quote_required": "1"}
         return ctx.render("pages/partners_propose.html", values=values, errors={}, **page)
@@ -192,8 +196,8 @@ def _order_problem(ctx: Ctx, order_id: str, problem: AppError) -> Response:
         ctx.flash(
             "order.edit_conflict",
             "error",
-            who=problem.params["who"],
-            when=ctx.when(problem.params["when"]),
+            who=problem.who,
+            when=ctx.when(problem.when),
         )
     elif isinstance(problem, ValidationFailed):
         _name, (key, params) = next(iter(problem.errors.items()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from chalice import Blueprint, Response
 
 from chalicelib.domain.errors import AppError, Conflict, TooManyRequests, ValidationFailed
@@ -11,8 +13,11 @@ from chalicelib.web import http
 from chalicelib.web.context import ADMIN, PUBLIC, Ctx, SignedIn, route
 
 # Imported on first use (cold start): see chalicelib/lazy.py.
-signin = lazy_module("chalicelib.services.signin")
-users = lazy_module("chalicelib.services.users")
+if TYPE_CHECKING:
+    from chalicelib.services import signin, users
+else:
+    signin = lazy_module("chalicelib.services.signin")
+    users = lazy_module("chalicelib.services.users")
 
 bp = Blueprint(__name__)
 
@@ -93,7 +98,7 @@ def remove_user(ctx: SignedIn, user_id: str) -> Response:
 @route(bp, "/invite/{token}", methods=("GET", "POST"), auth=PUBLIC)
 def accept_invitation(ctx: Ctx, token: str) -> Response:
     pending = users.invitation_for(token)
-    page = {"invite": pending.link, "company": pending.company, "token": token}
+    page: dict[str, Any] = {"invite": pending.link, "company": pending.company, "token": token}
     if ctx.method == "GET":
         values = {"name": pending.link.name or ""}
         return ctx.render("pages/invite_accept.html", values=values, errors={}, **page)

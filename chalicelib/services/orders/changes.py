@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
@@ -36,7 +37,14 @@ SYSTEM = Actor(name="CheckOS", kind="system")
 
 
 class EditConflict(Conflict):
+    """Someone else saved the order since the form was read: who and when, for the message."""
+
     key = "order.edit_conflict"
+
+    def __init__(self, *, who: str | None, when: datetime) -> None:
+        super().__init__(who=who, when=when)
+        self.who = who or ""
+        self.when = when
 
 
 def save_change(
