@@ -14,14 +14,16 @@ from chalicelib.services import order_events
 from chalicelib.services.order_events import OrderChange
 
 if TYPE_CHECKING:  # mypy checks the calls; import-linter sees the dependency
-    from chalicelib.services import customers
+    from chalicelib.services import customer_page, customers
     from chalicelib.services.partners import shared_orders
 else:
     customers = lazy_module("chalicelib.services.customers")
+    customer_page = lazy_module("chalicelib.services.customer_page")
     shared_orders = lazy_module("chalicelib.services.partners.shared_orders")
 
 CUSTOMER_MAIL = "customer e-mail"
 PARTNER_NOTES = "partner notifications"
+BAD_RATING_NOTE = "bad rating note"
 # The kinds shared_orders.notify_partners tells the other company of (kept here so a
 # change of another kind never imports the partners package).
 PARTNER_KINDS = ("shared", "unshared", "quote", "quote_approved", "quote_rejected", "returned")
@@ -40,8 +42,14 @@ def partner_notes(change: OrderChange) -> None:
     shared_orders.notify_partners(change)
 
 
+def bad_rating_note(change: OrderChange) -> None:
+    """A rating of 1 or 2 stars: the staff's in-app notification."""
+    customer_page.note_bad_rating(change)
+
+
 def wire() -> None:
     """Subscribe every reaction to order changes; idempotent (a name subscribes once)."""
     order_events.subscribe_after_commit(CUSTOMER_MAIL, customer_mail, kinds=("created", "status"))
     order_events.subscribe_after_commit(PARTNER_NOTES, partner_notes, kinds=PARTNER_KINDS)
+    order_events.subscribe_after_commit(BAD_RATING_NOTE, bad_rating_note, kinds=("rated",))
     order_events.mark_wired()

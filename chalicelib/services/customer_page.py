@@ -18,6 +18,7 @@ from chalicelib.domain.tokens import token_hash
 from chalicelib.domain.validation import Checker
 from chalicelib.services import customers, delivery, limiter, notifications, orders
 from chalicelib.services.customers import MAX_COMMENT, RATING_CHANGE_DAYS
+from chalicelib.services.order_events import OrderChange
 from chalicelib.services.orders import Actor, EditConflict
 from chalicelib.services.sessions import now
 
@@ -29,6 +30,7 @@ CHAT_LIMIT_ORDER = limits.rate_limit("customer-chat", "order").maximum
 CHAT_LIMIT_IP = limits.rate_limit("customer-chat", "ip").maximum
 
 OPT_EVENTS = ("unsubscribed", "resubscribed")
+BAD_RATING_STARS = 2  # a rating of at most this many stars tells the staff at once
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
@@ -284,17 +286,24 @@ def rate_order(token: str, form: Mapping[str, str]) -> int:
             )
         except EditConflict:
             continue  # staff changed the order a moment ago: read it again
-        if stars <= 2:
-            notifications.notify_company(
-                order.company_id,
-                "bad_rating",
-                order_id=order.order_id,
-                order_number=int(order.number),
-                params={"stars": str(stars)},
-                dedupe_key=f"rating-{order.order_id}-{stars}",
-            )
-        return stars
+        return stars  # a low rating reaches the staff through note_bad_rating
     raise Conflict("customer.busy")
+
+
+def note_bad_rating(change: OrderChange) -> None:
+    """After a rating is saved (order event ``rated``): 1 or 2 stars tell the staff in-app."""
+    order = change.after
+    stars = int(order.rating or 0)
+    if change.event.kind != "rated" or not 1 <= stars <= BAD_RATING_STARS:
+        return
+    notifications.notify_company(
+        order.company_id,
+        "bad_rating",
+        order_id=order.order_id,
+        order_number=int(order.number),
+        params={"stars": str(stars)},
+        dedupe_key=f"rating-{order.order_id}-{stars}",
+    )
 
 
 def resubscribe(token: str) -> None:

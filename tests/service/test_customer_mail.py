@@ -405,3 +405,14 @@ def test_a_good_rating_notifies_nobody(aws):
     customer_page.rate_order(token, {"stars": "5"})
     partition = Notification.partition(account.company.company_id, account.user.user_id)
     assert [n for n in Item.query(partition) if isinstance(n, Notification)] == []
+
+
+def test_a_fair_rating_notifies_nobody_and_a_later_bad_one_does(aws):
+    account = validated_company()
+    order, token = _completed(account)
+    partition = Notification.partition(account.company.company_id, account.user.user_id)
+    customer_page.rate_order(token, {"stars": "3", "comment": ""})
+    assert not [n for n in Item.query(partition) if isinstance(n, Notification)]
+    customer_page.rate_order(token, {"stars": "1", "comment": "It broke again"})
+    notes = [n for n in Item.query(partition) if isinstance(n, Notification)]
+    assert [(n.kind, n.params["stars"]) for n in notes] == [("bad_rating", "1")]
