@@ -409,7 +409,7 @@ def test_a_good_rating_notifies_nobody(aws):
 
 def test_a_fair_rating_notifies_nobody_and_a_later_bad_one_does(aws):
     account = validated_company()
-    order, token = _completed(account)
+    _order, token = _completed(account)
     partition = Notification.partition(account.company.company_id, account.user.user_id)
     customer_page.rate_order(token, {"stars": "3", "comment": ""})
     assert not [n for n in Item.query(partition) if isinstance(n, Notification)]
