@@ -58,7 +58,8 @@ def request_password_reset(email: str, locale: str, ip: str | None = None) -> No
 
 def reset_token(token: str) -> LinkToken:
     try:
-        found = LinkToken.get(*LinkToken.key("RESET", token_hash(token)))
+        # The link was written moments ago (the mail it came in): read strongly consistent.
+        found = LinkToken.get(*LinkToken.key("RESET", token_hash(token)), consistent_read=True)
     except DoesNotExist:
         raise NotFound("reset.invalid") from None
     if found.expires_at is None or found.expires_at <= now():

@@ -166,6 +166,11 @@ def test_reset_links_refuse_unknown_and_expired_with_their_message(client, clock
     sent = now()
     assert reader.get(f"/password/reset/{new_token()}").status_code == 404
     assert _says(reader, "reset.invalid", "pt-BR"), reader.text()
+    # The link was written a moment ago: read strongly consistent.
+    mark = CALLS.mark()
+    assert reader.get(link).status_code == 200
+    reads = [r for r in item_reads(mark, "TOKEN") if r[0].startswith("RESET#")]
+    assert reads and all(consistent for _pk, _sk, consistent in reads), reads
     clock.move_to(sent + password_reset.RESET_LIFETIME - timedelta(seconds=1))
     assert reader.get(link).status_code == 200
     clock.move_to(sent + password_reset.RESET_LIFETIME)
