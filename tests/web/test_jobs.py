@@ -417,7 +417,8 @@ def test_dev_jobs_page_runs_a_job_and_shows_its_summary(client, base):
     page = tab.get("/dev/jobs")
     assert page.status_code == 200
     assert tab.text().count('action="/dev/jobs"') == 2
-    assert f"Finished through {days(base, IDLE - NOTICE - 1).isoformat()}" in tab.text()
+    done = format_date(days(base, IDLE - NOTICE - 1), "en")  # "Mar 29, 2026", as people write it
+    assert f"Finished through {done}" in tab.text()
     response = tab.post(
         "/dev/jobs", {"job": "inactivity", "as_of": days(base, IDLE - NOTICE).isoformat()}
     )
@@ -466,3 +467,16 @@ def _cursors_left_alone() -> Iterator[None]:
     yield
     for job in (jobs.INACTIVITY, jobs.AGING):
         JobCursor(*JobCursor.key(job)).delete()
+
+
+def test_the_jobs_page_writes_days_in_the_readers_language(client):
+    """Not "2026-03-29": "29 mar 2026" in Spanish, and the same in the run's summary."""
+    day = date(2026, 3, 29)
+    cursor_at(jobs.AGING, day)
+    tab = WebSession(client, accept_language="es")
+    tab.get("/dev/jobs")
+    assert "2026-03-29" not in tab.text()
+    assert format_date(day, "es") in tab.text()
+    tab.post("/dev/jobs", {"job": "aging", "as_of": "2026-03-29"})
+    assert "2026-03-29" not in tab.text()
+    assert format_date(day, "es") in tab.text()
