@@ -30,6 +30,7 @@ from chalicelib.db.accounts import Company
 from chalicelib.services import follow_form
 from chalicelib.services import intake as intake_service
 from chalicelib.services.intake import RateLimit
+from chalicelib.services.orders.forms import TEXT_FIELDS
 from chalicelib.web.intake import form_token
 from chalicelib.web.outbox import SentMail, sent_mails
 from tests.figures import report
@@ -49,18 +50,7 @@ from tests.web.factories import PASSWORD, code_in, ids_of, link_in, unique_email
 from tests.web.session import WebSession
 
 CORPUS = xss_corpus()
-ORDER_TEXT = {  # orders.TEXT_FIELDS: name -> (max length, multi-line)
-    "customer_name": (120, False),
-    "customer_phone": (40, False),
-    "customer_address": (300, True),
-    "service_type": (80, False),
-    "brand": (80, False),
-    "model": (80, False),
-    "serial": (80, False),
-    "problem": (4000, True),
-    "condition": (2000, True),
-    "internal_notes": (4000, True),
-}
+ORDER_TEXT = TEXT_FIELDS  # name -> (max length, multi-line): each field filled to its maximum
 # Every form with typed fields, by its action (ids as placeholders): the typed fields the
 # suite fills with a payload. A form or field missing here fails test_every_typed_field_is_covered.
 COVERED: dict[str, set[str]] = {
