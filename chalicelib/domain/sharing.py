@@ -59,14 +59,15 @@ def executor_guard(
     quote_required: bool,
     quote_state: str | None,
     link: ExecutorLink | None,
-) -> None:
+) -> ExecutorLink:
     """Refuse a write by the partner executing a shared order, or let it through.
 
     Only the owner cancels or reopens (OwnerDecides); nothing while the link is
     missing, not active or not one where the partner executes
     (PartnershipNotActive); no start or completion before the quote is approved
     when the partnership requires one (QuoteNotApproved). ``action`` is a
-    workflow action, or another write ("message", "quote").
+    workflow action, or another write ("message", "quote"). Returns the link it
+    allowed the write by.
     """
     if action in workflow.ACTIONS and action not in EXECUTOR_ACTIONS:
         raise OwnerDecides(owner=owner_name)
@@ -76,3 +77,4 @@ def executor_guard(
         raise PartnershipNotActive(partner=link.partner_name)
     if action in NEEDS_APPROVED_QUOTE and quote_required and quote_state != "approved":
         raise QuoteNotApproved(owner=link.partner_name)
+    return link

@@ -138,7 +138,7 @@ def partner_guard(
     if order.executor_id != company_id:
         raise NotFound()
     link = link_of(company_id, order.company_id)
-    sharing.executor_guard(
+    allowed = sharing.executor_guard(
         action,
         owner_name=order.owner_name or "",
         quote_required=bool(order.quote_required),
@@ -151,9 +151,8 @@ def partner_guard(
             partner_name=str(link.partner_name),
         ),
     )
-    partner_name = str(link.partner_name) if link is not None else ""
     checks = [
-        link_check(company_id, order.company_id, "execute", partner_name),
+        link_check(company_id, order.company_id, "execute", allowed.partner_name),
         active_check(company_id),
     ]
     return replace(actor, kind="partner"), checks
