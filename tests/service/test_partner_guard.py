@@ -7,10 +7,14 @@ as itself with no extra checks.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from chalicelib.db.accounts import Company
 from chalicelib.db.orders import Order
-from chalicelib.domain.sharing import PartnershipNotActive
+from chalicelib.db.partners import Partnership
+from chalicelib.domain.sharing import ACTIVE, CompanyInactive, PartnershipNotActive
 from chalicelib.services.orders import Actor, access
 
 OWNER_ID, EXECUTOR_ID = "a" * 16, "b" * 16
@@ -36,3 +40,27 @@ def test_an_executor_whose_partnership_is_gone_is_refused_naming_the_owner(aws):
 def test_the_owner_passes_as_itself_with_no_checks(aws):
     actor = Actor(name="Ann")
     assert access.partner_guard(_shared_order(), OWNER_ID, actor, "cancel") == (actor, [])
+
+
+def test_the_write_carries_the_links_condition_naming_the_partner_as_the_link_knows_it(aws):
+    """If a suspension lands between this check and the write, the refusal names the partner."""
+    at = datetime.now(UTC)
+    Partnership(
+        *Partnership.key(EXECUTOR_ID, OWNER_ID),
+        company_id=EXECUTOR_ID,
+        partner_id=OWNER_ID,
+        partner_name="Acme Repairs Ltd",
+        we_execute=True,
+        state=ACTIVE,
+        proposed_by=OWNER_ID,
+        created_at=at,
+        updated_at=at,
+    ).save()
+    actor, checks = access.partner_guard(_shared_order(), EXECUTOR_ID, Actor(name="Bo"), "start")
+    assert actor.kind == "partner"
+    (link, _condition, refusal), (company, _active, inactive) = checks
+    assert (link.pk, link.sk) == Partnership.key(EXECUTOR_ID, OWNER_ID)
+    assert isinstance(refusal, PartnershipNotActive)
+    assert refusal.params == {"partner": "Acme Repairs Ltd"}
+    assert (company.pk, company.sk) == Company.key(EXECUTOR_ID)
+    assert isinstance(inactive, CompanyInactive)
