@@ -86,6 +86,7 @@ def test_cancel_needs_a_reason(aws):
 def test_quota_is_never_exceeded_and_nothing_is_half_created(aws):
     account = new_company(monthly_quota=2)
     actor = staff_actor(account)
+    assert orders.usage_this_month(account.company.company_id) == 0  # nothing this month yet
     for _ in range(2):
         orders.register_order(account.company, actor, order_form(), {})
     with pytest.raises(QuotaExceeded):
