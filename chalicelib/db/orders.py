@@ -153,7 +153,7 @@ class MonthlyUsage(Item, discriminator="MonthlyUsage"):
     """``CO#<id>`` / ``USAGE#<yyyy-mm>``: orders registered this month (free-plan quota)."""
 
     # The stored attribute is named "count", shadowing pynamodb's Model.count
-    # classmethod (a table-wide count this app never runs: no Scan).
+    # classmethod (a table-wide count, which this app never runs).
     count = NumberAttribute(default=0)  # type: ignore[assignment]
 
     @classmethod

@@ -47,7 +47,7 @@ def _sharded(name: str) -> str:
 class Stat(Item, discriminator="Stat"):
     label = UnicodeAttribute(null=True)
     # The stored attribute is named "count", shadowing pynamodb's Model.count
-    # classmethod (a table-wide count this app never runs: no Scan).
+    # classmethod (a table-wide count, which this app never runs).
     count = NumberAttribute(null=True)  # type: ignore[assignment]
     registered = NumberAttribute(null=True)
     completed = NumberAttribute(null=True)
