@@ -18,14 +18,17 @@ from chalicelib.domain.sharing import ACTIVE, CompanyInactive, PartnershipNotAct
 from chalicelib.services.orders import Actor, access
 
 OWNER_ID, EXECUTOR_ID = "a" * 16, "b" * 16
+# The table is shared by the module's tests (in random order): the test that stores a
+# partnership uses an executor of its own, so the others still see none.
+LINKED_EXECUTOR_ID = "c" * 16
 
 
-def _shared_order() -> Order:
+def _shared_order(executor_id: str = EXECUTOR_ID) -> Order:
     return Order(
         *Order.key("1" * 16),
         order_id="1" * 16,
         company_id=OWNER_ID,
-        executor_id=EXECUTOR_ID,
+        executor_id=executor_id,
         owner_name="Acme Repairs",
         status="registered",
     )
@@ -46,8 +49,8 @@ def test_the_write_carries_the_links_condition_naming_the_partner_as_the_link_kn
     """If a suspension lands between this check and the write, the refusal names the partner."""
     at = datetime.now(UTC)
     Partnership(
-        *Partnership.key(EXECUTOR_ID, OWNER_ID),
-        company_id=EXECUTOR_ID,
+        *Partnership.key(LINKED_EXECUTOR_ID, OWNER_ID),
+        company_id=LINKED_EXECUTOR_ID,
         partner_id=OWNER_ID,
         partner_name="Acme Repairs Ltd",
         we_execute=True,
@@ -56,11 +59,13 @@ def test_the_write_carries_the_links_condition_naming_the_partner_as_the_link_kn
         created_at=at,
         updated_at=at,
     ).save()
-    actor, checks = access.partner_guard(_shared_order(), EXECUTOR_ID, Actor(name="Bo"), "start")
+    actor, checks = access.partner_guard(
+        _shared_order(LINKED_EXECUTOR_ID), LINKED_EXECUTOR_ID, Actor(name="Bo"), "start"
+    )
     assert actor.kind == "partner"
     (link, _condition, refusal), (company, _active, inactive) = checks
-    assert (link.pk, link.sk) == Partnership.key(EXECUTOR_ID, OWNER_ID)
+    assert (link.pk, link.sk) == Partnership.key(LINKED_EXECUTOR_ID, OWNER_ID)
     assert isinstance(refusal, PartnershipNotActive)
     assert refusal.params == {"partner": "Acme Repairs Ltd"}
-    assert (company.pk, company.sk) == Company.key(EXECUTOR_ID)
+    assert (company.pk, company.sk) == Company.key(LINKED_EXECUTOR_ID)
     assert isinstance(inactive, CompanyInactive)
