@@ -147,6 +147,22 @@ def test_an_expired_request_cannot_be_confirmed(aws):
     assert _all_orders(company) == []
 
 
+def test_a_link_works_until_the_second_it_expires(aws):
+    company = _company()
+    form = _form()
+    _submit(company, form)
+    token = _token(form["customer_email"])
+    expires = IntakeRequest.get(*IntakeRequest.key(token_hash(token))).expires_at
+    with time_machine.travel(expires - timedelta(seconds=1), tick=False):
+        assert not intake_confirmation.open_request(token).confirmed
+    with time_machine.travel(expires, tick=False):
+        with pytest.raises(intake_confirmation.LinkExpired):
+            intake_confirmation.open_request(token)
+        with pytest.raises(intake_confirmation.LinkExpired):
+            intake_confirmation.confirm_request(token)
+    assert _all_orders(company) == []
+
+
 def test_an_unknown_token_is_an_invalid_link(aws):
     with pytest.raises(intake_confirmation.LinkInvalid):
         intake_confirmation.confirm_request(secrets.token_urlsafe(32))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from chalicelib.services import intake
+from chalicelib.services import intake, intake_codes
 from tests.awscalls import CALLS
 from tests.service.factories import new_company
 from tests.web.counter_writes import counter_expiries
@@ -85,6 +85,39 @@ def test_one_form_takes_a_hundred_an_hour_from_any_addresses(aws, day_start):
     assert not _refused(company_id, _new_ip())
 
 
+def test_one_requester_address_gets_five_confirmation_mails_a_day_from_any_network(
+    aws, day_start
+):
+    per_day = _limit("recipient", "day")
+    company_id = _company_id()
+    # Each from a fresh network, with the address written differently: one requester.
+    spellings = ["ana@example.com", " Ana@Example.com", "ANA@EXAMPLE.COM "]
+    for n in range(per_day):
+        intake.count_submission(company_id, _new_ip(), spellings[n % len(spellings)])
+    with pytest.raises(intake.RateLimited):
+        intake.count_submission(company_id, _new_ip(), "ana@example.com")
+    intake.count_submission(company_id, _new_ip(), "bo@example.com")  # another requester
+    # Counting the network and the form never touches the requester's allowance.
+    intake.count_submission(company_id, _new_ip())
+    day_start.shift(timedelta(hours=23, minutes=59, seconds=59))
+    with pytest.raises(intake.RateLimited):
+        intake.count_submission(company_id, _new_ip(), "ana@example.com")
+    day_start.shift(timedelta(seconds=1))
+    intake.count_submission(company_id, _new_ip(), "ana@example.com")  # a new day
+
+
+def test_a_form_code_longer_than_any_issued_is_closed_without_a_read(aws):
+    company = new_company("Form Codes").company
+    code = intake_codes.generate_code(company, company.version)
+    assert intake.form_company(code).company_id == company.company_id
+    assert len(code) <= 128
+    for code, reads in [("", 0), ("x" * 129, 0), ("x" * 4000, 0), ("x" * 128, 1)]:
+        mark = CALLS.mark()
+        with pytest.raises(intake.FormClosed):
+            intake.form_company(code)
+        assert len(CALLS.since(mark)) == reads, len(code)
+
+
 def test_a_refused_submission_is_not_counted_against_the_form(aws, day_start):
     per_hour = _limit("ip", "hour")
     company_id = _company_id()
@@ -104,8 +137,9 @@ def test_the_browser_form_may_be_sent_from_three_seconds_to_two_hours_after_it_w
 ):
     form = {"customer_name": "Joana"}
     issued = time.time()
-    with pytest.raises(intake.TooFast):
+    with pytest.raises(intake.TooFast) as too_fast:
         intake.screen_browser_form(form, issued - intake.MIN_SECONDS_TO_SUBMIT + 0.5)
+    assert too_fast.value.params == {"seconds": intake.MIN_SECONDS_TO_SUBMIT}  # said in the page
     intake.screen_browser_form(form, issued - intake.MIN_SECONDS_TO_SUBMIT)
     intake.screen_browser_form(form, issued - intake.FORM_TOKEN_MAX_AGE.total_seconds())
     with pytest.raises(intake.FormExpired):
