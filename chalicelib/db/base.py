@@ -144,17 +144,30 @@ def retried(what: str, retries: int) -> None:
     log.log(level, "write done after %d retries", retries, extra={"what": what, "retries": retries})
 
 
-def write_transaction(what: str, build: Callable[[TransactWrite], None]) -> TransactWrite:
+def write_transaction(
+    what: str,
+    build: Callable[[TransactWrite], None],
+    refuse: Callable[[TransactWriteError, TransactWrite], None] | None = None,
+) -> TransactWrite:
     """Commit the writes ``build`` adds to a fresh transaction, again while DynamoDB cancels
-    it only for a concurrent transaction on one of its items (never when a condition
-    failed: that answer is the caller's). Returns the committed transaction; after
-    CONFLICT_ATTEMPTS the last TransactWriteError is raised (a "busy, try again" page).
+    it only for a concurrent transaction on one of its items. Returns the committed
+    transaction.
+
+    A cancellation where a condition failed is the caller's answer: ``refuse(error, tx)``
+    (with ``failed_keys(error, tx)`` at hand) raises it; if it returns, or there is none,
+    the TransactWriteError is raised. So is the last one after CONFLICT_ATTEMPTS
+    conflicts (a "busy, try again" page, never "someone changed it").
     """
 
     def attempt() -> TransactWrite:
         tx = transaction()
-        with tx:
-            build(tx)
+        try:
+            with tx:
+                build(tx)
+        except TransactWriteError as error:
+            if refuse is not None and not only_conflicted(error):
+                refuse(error, tx)
+            raise
         return tx
 
     return _retrying(

@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.db.accounts import Company, EmailCode, Slug
-from chalicelib.db.base import conflicted, failed_keys, transaction
+from chalicelib.db.base import conflicted, failed_keys, transaction, write_transaction
 from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
 from chalicelib.domain.sharing import CompanyInactive
 from chalicelib.domain.validation import SLUG_RE, Checker, phone_digits
@@ -196,29 +197,31 @@ def update_profile(
     for name in TEXT_FIELDS:
         setattr(after, name, data[name])
     after.slug = new_slug
-    tx = transaction()
-    try:
-        with tx:
-            tx.update(company, actions=actions, condition=Company.pk.exists())
-            directory.write_changes(tx, company, after)
-            if drop_code:
-                tx.delete(EmailCode(*EmailCode.key(company_id)))
-            if new_slug != old_slug:
-                tx.save(
-                    Slug(*Slug.key(new_slug), company_id=company_id),
-                    condition=Slug.pk.does_not_exist(),
-                )
-                tx.delete(
-                    Slug(*Slug.key(old_slug)),
-                    condition=Slug.pk.does_not_exist() | (Slug.company_id == company_id),
-                )
-    except TransactWriteError as error:
+
+    def save(tx: TransactWrite) -> None:
+        # A copy: PynamoDB appends the version's own action to the list it is given.
+        tx.update(company, actions=[*actions], condition=Company.pk.exists())
+        directory.write_changes(tx, company, after)
+        if drop_code:
+            tx.delete(EmailCode(*EmailCode.key(company_id)))
+        if new_slug != old_slug:
+            tx.save(
+                Slug(*Slug.key(new_slug), company_id=company_id),
+                condition=Slug.pk.does_not_exist(),
+            )
+            tx.delete(
+                Slug(*Slug.key(old_slug)),
+                condition=Slug.pk.does_not_exist() | (Slug.company_id == company_id),
+            )
+
+    def refuse(error: TransactWriteError, tx: TransactWrite) -> None:
         failed = failed_keys(error, tx)
-        if Company.key(company_id) in failed or conflicted(error):
-            raise ProfileChanged() from error
+        if Company.key(company_id) in failed:
+            raise ProfileChanged() from error  # saved by someone else since the form loaded
         if Slug.key(new_slug) in failed:
             raise ValidationFailed({"slug": ("profile.slug_taken", {})}) from error
-        raise
+
+    write_transaction("profile saved", save, refuse)
     for name in TEXT_FIELDS:
         setattr(company, name, data[name])
     company.slug, company.pending_email = new_slug, pending

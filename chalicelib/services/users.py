@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
@@ -15,7 +15,7 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Invitation, LinkToken, Login, User
-from chalicelib.db.base import cancellation_codes, conflicted, failed_keys, transaction
+from chalicelib.db.base import failed_keys, transaction, write_transaction
 from chalicelib.db.overlap import together
 from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
 from chalicelib.domain.passwords import hash_password
@@ -170,7 +170,9 @@ def invite(
 
 
 def _delete_invitation(company_id: str, invite_id: str) -> None:
-    with transaction() as tx:
+    """Invitation and link in one transaction; NotFound if either is gone or not this company's."""
+
+    def delete(tx: TransactWrite) -> None:
         tx.delete(
             Invitation(*Invitation.key(company_id, invite_id)),
             condition=Invitation.pk.exists(),
@@ -181,17 +183,17 @@ def _delete_invitation(company_id: str, invite_id: str) -> None:
             condition=LinkToken.company_id == company_id,
         )
 
+    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
+        raise NotFound() from error
+
+    write_transaction("invitation deleted", delete, refuse)
+
 
 def revoke_invitation(company_id: str, invite_id: str) -> None:
     """Delete the invitation and its link in one transaction; 404 if not this company's."""
     if not _ID.match(invite_id):
         raise NotFound()
-    try:
-        _delete_invitation(company_id, invite_id)
-    except TransactWriteError as error:
-        if "ConditionalCheckFailed" in cancellation_codes(error):
-            raise NotFound() from error
-        raise
+    _delete_invitation(company_id, invite_id)
 
 
 # -- accepting -----------------------------------------------------------
@@ -239,35 +241,35 @@ def accept_invitation(token: str, form: Mapping[str, str], locale: str) -> User:
         locale=locale,
         created_at=now(),
     )
-    tx = transaction()
-    try:
-        with tx:
-            tx.save(
-                Login(
-                    *Login.key(link.email),
-                    user_id=user_id,
-                    company_id=company.company_id,
-                    password_hash=hash_password(data["password"]),
-                ),
-                condition=Login.pk.does_not_exist(),
-            )
-            tx.save(user, condition=User.pk.does_not_exist())
-            # Single use and expiry are checked here, atomically, not only above.
-            tx.delete(link, condition=LinkToken.pk.exists() & (LinkToken.expires_at > now()))
-            tx.delete(
-                Invitation(*Invitation.key(company.company_id, token_hash(token))),
-                condition=Invitation.pk.exists(),
-            )
-            if role == "admin":
-                _change_admin_count(tx, company, +1)
-    except TransactWriteError as error:
-        failed = failed_keys(error, tx)
-        if Login.key(link.email) in failed:
+    password_hash = hash_password(data["password"])
+
+    def accept(tx: TransactWrite) -> None:
+        tx.save(
+            Login(
+                *Login.key(link.email),
+                user_id=user_id,
+                company_id=company.company_id,
+                password_hash=password_hash,
+            ),
+            condition=Login.pk.does_not_exist(),
+        )
+        tx.save(user, condition=User.pk.does_not_exist())
+        # Single use and expiry are checked here, atomically, not only above.
+        tx.delete(link, condition=LinkToken.pk.exists() & (LinkToken.expires_at > now()))
+        tx.delete(
+            Invitation(*Invitation.key(company.company_id, token_hash(token))),
+            condition=Invitation.pk.exists(),
+        )
+        if role == "admin":
+            _change_admin_count(tx, company, +1)
+
+    def refuse(error: TransactWriteError, tx: TransactWrite) -> None:
+        if Login.key(link.email) in failed_keys(error, tx):
             raise Conflict("invite.email_taken") from error
-        if failed or conflicted(error):
-            # Used a moment ago (a double submit), revoked or just expired.
-            raise InvitationGone() from error
-        raise
+        # Used a moment ago (a double submit), revoked or just expired.
+        raise InvitationGone() from error
+
+    write_transaction("invitation accepted", accept, refuse)
     return user
 
 
@@ -301,14 +303,16 @@ def _change_admin_count(tx: TransactWrite, company: Company, delta: int) -> None
     )
 
 
-def _raise_for(error: TransactWriteError, tx: TransactWrite, company_id: str) -> NoReturn:
-    failed = failed_keys(error, tx)
-    if Company.key(company_id) in failed:
-        raise LastAdmin() from error
-    if failed or conflicted(error):
+def _refusal(company_id: str) -> Callable[[TransactWriteError, TransactWrite], NoReturn]:
+    """A role change's or removal's answer when a condition failed (conflicts are retried)."""
+
+    def refuse(error: TransactWriteError, tx: TransactWrite) -> NoReturn:
+        if Company.key(company_id) in failed_keys(error, tx):
+            raise LastAdmin() from error
         # The user changed or left meanwhile: the page was stale.
         raise Conflict("users.changed_meanwhile") from error
-    raise error
+
+    return refuse
 
 
 def set_role(principal: Principal, user_id: str, role: str) -> User:
@@ -320,17 +324,16 @@ def set_role(principal: Principal, user_id: str, role: str) -> User:
     if target.role == role:
         return target
     delta = 1 if role == "admin" else -1
-    tx = transaction()
-    try:
-        with tx:
-            tx.update(
-                target,
-                actions=[User.role.set(role)],
-                condition=User.role == target.role,
-            )
-            _change_admin_count(tx, principal.company, delta)
-    except TransactWriteError as error:
-        _raise_for(error, tx, principal.company_id)
+
+    def change(tx: TransactWrite) -> None:
+        tx.update(
+            target,
+            actions=[User.role.set(role)],
+            condition=User.role == target.role,
+        )
+        _change_admin_count(tx, principal.company, delta)
+
+    write_transaction("role change", change, _refusal(principal.company_id))
     target.role = role
     return target
 
@@ -338,16 +341,15 @@ def set_role(principal: Principal, user_id: str, role: str) -> User:
 def remove_user(principal: Principal, user_id: str) -> User:
     """Delete the User and its Login together: every session of theirs ends at once."""
     target = _member(principal.company_id, user_id)
-    tx = transaction()
-    try:
-        with tx:
-            tx.delete(target, condition=User.role == target.role)
-            tx.delete(
-                Login(*Login.key(target.email)),
-                condition=Login.user_id == target.user_id,
-            )
-            if target.is_admin:
-                _change_admin_count(tx, principal.company, -1)
-    except TransactWriteError as error:
-        _raise_for(error, tx, principal.company_id)
+
+    def remove(tx: TransactWrite) -> None:
+        tx.delete(target, condition=User.role == target.role)
+        tx.delete(
+            Login(*Login.key(target.email)),
+            condition=Login.user_id == target.user_id,
+        )
+        if target.is_admin:
+            _change_admin_count(tx, principal.company, -1)
+
+    write_transaction("user removed", remove, _refusal(principal.company_id))
     return target

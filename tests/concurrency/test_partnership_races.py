@@ -12,7 +12,7 @@ from chalicelib.db.accounts import User
 from chalicelib.db.partners import Partnership
 from chalicelib.services import orders, partners
 from chalicelib.services.orders import changes as order_changes
-from chalicelib.services.partners import PartnershipChanged, PartnershipNotActive
+from chalicelib.services.partners import PartnershipChanged, PartnershipNotActive, proposals
 from chalicelib.services.sessions import Principal, now
 from tests.service.factories import new_company, order_form, staff_actor
 
@@ -114,8 +114,18 @@ def test_two_admins_accepting_at_once_accept_once(aws):
     assert [h.kind for h in final.history] == ["proposed", "accepted"]
 
 
-def test_proposals_crossing_each_other_create_one_partnership(aws):
+def test_proposals_crossing_each_other_create_one_partnership(aws, monkeypatch):
+    # Both proposals have read "no partnership yet" before either writes: the race is
+    # decided by the two transactions themselves, not by which thread started first.
+    real_commit = proposals.commit_both
+
+    def both_read_first(*args, **kwargs):
+        at_the_write.wait(timeout=30)
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(proposals, "commit_both", both_read_first)
     for _round in range(3):
+        at_the_write = Barrier(2)
         a, b = new_company("Left"), new_company("Right")
         a_id, b_id = a.company.company_id, b.company.company_id
         outcomes = _race(

@@ -85,9 +85,7 @@ def test_one_form_takes_a_hundred_an_hour_from_any_addresses(aws, day_start):
     assert not _refused(company_id, _new_ip())
 
 
-def test_one_requester_address_gets_five_confirmation_mails_a_day_from_any_network(
-    aws, day_start
-):
+def test_one_requester_address_gets_five_confirmation_mails_a_day_from_any_network(aws, day_start):
     per_day = _limit("recipient", "day")
     company_id = _company_id()
     # Each from a fresh network, with the address written differently: one requester.

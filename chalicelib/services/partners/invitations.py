@@ -8,11 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, Login
-from chalicelib.db.base import cancellation_codes, conflicted, failed_keys, transaction
+from chalicelib.db.base import transaction, write_transaction
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import AppError, NotFound, ValidationFailed
 from chalicelib.domain.sharing import PROPOSED
@@ -126,7 +127,9 @@ def invite(
 
 
 def _delete_invitation(company_id: str, invite_id: str) -> None:
-    with transaction() as tx:
+    """Listing and link in one transaction; NotFound if either is gone or not this company's."""
+
+    def delete(tx: TransactWrite) -> None:
         tx.delete(
             PartnerInvite(*PartnerInvite.listing_key(company_id, invite_id)),
             condition=PartnerInvite.pk.exists(),
@@ -137,17 +140,17 @@ def _delete_invitation(company_id: str, invite_id: str) -> None:
             condition=PartnerInvite.inviter_id == company_id,
         )
 
+    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
+        raise NotFound() from error
+
+    write_transaction("partner invitation deleted", delete, refuse)
+
 
 def revoke_invitation(principal: Principal, invite_id: str) -> None:
     require_admin(principal)
     if not _HASH.match(invite_id or ""):
         raise NotFound()
-    try:
-        _delete_invitation(principal.company_id, invite_id)
-    except TransactWriteError as error:
-        if "ConditionalCheckFailed" in cancellation_codes(error):
-            raise NotFound() from error
-        raise
+    _delete_invitation(principal.company_id, invite_id)
 
 
 def invitation_for(token: str) -> PartnerInvite:
@@ -200,23 +203,21 @@ def join_by_invitation(token: str, new_company: Company) -> Partnership:
         history=[history_entry(at, "proposed", PROPOSED, inviter, found.invited_by, terms)],
     )
     theirs = mirror(mine, inviter)
-    tx = transaction()
-    try:
-        with tx:
-            tx.save(mine, condition=Partnership.pk.does_not_exist())
-            tx.save(theirs, condition=Partnership.pk.does_not_exist())
-            # Single use and expiry, checked atomically here too.
-            tx.delete(
-                PartnerInvite(*PartnerInvite.link_key(found.invite_id)),
-                condition=PartnerInvite.pk.exists() & (PartnerInvite.expires_at > at),
-            )
-            tx.delete(
-                PartnerInvite(*PartnerInvite.listing_key(inviter.company_id, found.invite_id))
-            )
-    except TransactWriteError as error:
-        if failed_keys(error, tx) or conflicted(error):
-            raise InvitationGone() from error
-        raise
+
+    def link(tx: TransactWrite) -> None:
+        tx.save(mine, condition=Partnership.pk.does_not_exist())
+        tx.save(theirs, condition=Partnership.pk.does_not_exist())
+        # Single use and expiry, checked atomically here too.
+        tx.delete(
+            PartnerInvite(*PartnerInvite.link_key(found.invite_id)),
+            condition=PartnerInvite.pk.exists() & (PartnerInvite.expires_at > at),
+        )
+        tx.delete(PartnerInvite(*PartnerInvite.listing_key(inviter.company_id, found.invite_id)))
+
+    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
+        raise InvitationGone() from error
+
+    write_transaction("partner invitation accepted", link, refuse)
     notifications.notify_company(
         inviter.company_id, "partnership", params={"partner": new_company.name}
     )

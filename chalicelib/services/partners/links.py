@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import Item, conflicted, failed_keys, transaction
+from chalicelib.db.base import Item, write_transaction
 from chalicelib.db.partners import PartnerChange, PartnerInvite, Partnership
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.sharing import ACTIVE, DISABLED, PROPOSED, SUSPENDED
@@ -198,15 +199,15 @@ def commit_both(mine: Partnership, me: Company, expected: Partnership | None) ->
         condition = Partnership.pk.does_not_exist()
     else:
         condition = (Partnership.rev == int(expected.rev)) & (Partnership.state == expected.state)
-    tx = transaction()
-    try:
-        with tx:
-            tx.save(mine, condition=condition)
-            tx.save(theirs, condition=condition)
-    except TransactWriteError as error:
-        if failed_keys(error, tx) or conflicted(error):
-            raise PartnershipChanged() from error
-        raise
+
+    def save(tx: TransactWrite) -> None:
+        tx.save(mine, condition=condition)
+        tx.save(theirs, condition=condition)
+
+    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
+        raise PartnershipChanged() from error
+
+    write_transaction("partnership change", save, refuse)
     return mine
 
 
