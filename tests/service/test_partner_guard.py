@@ -7,15 +7,19 @@ as itself with no extra checks.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 import pytest
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.db.accounts import Company
+from chalicelib.db.base import transaction
 from chalicelib.db.orders import Order
 from chalicelib.db.partners import Partnership
-from chalicelib.domain.sharing import ACTIVE, CompanyInactive, PartnershipNotActive
+from chalicelib.domain.sharing import ACTIVE, SUSPENDED, CompanyInactive, PartnershipNotActive
 from chalicelib.services.orders import Actor, access
+from chalicelib.services.orders.access import OwnerOnly
 
 OWNER_ID, EXECUTOR_ID = "a" * 16, "b" * 16
 # The table is shared by the module's tests (in random order): the test that stores a
@@ -69,3 +73,51 @@ def test_the_write_carries_the_links_condition_naming_the_partner_as_the_link_kn
     assert refusal.params == {"partner": "Acme Repairs Ltd"}
     assert (company.pk, company.sk) == Company.key(LINKED_EXECUTOR_ID)
     assert isinstance(inactive, CompanyInactive)
+
+
+def test_what_only_the_owner_decides_is_refused_naming_the_owner():
+    access.require_owner(_shared_order(), OWNER_ID)  # the owner decides
+    with pytest.raises(OwnerOnly) as refused:
+        access.require_owner(_shared_order(), EXECUTOR_ID)
+    assert refused.value.params == {"owner": "Acme Repairs"}
+
+
+@pytest.mark.parametrize(
+    ("state", "we_execute", "we_approve", "role", "holds"),
+    [
+        (ACTIVE, True, False, "execute", True),
+        (ACTIVE, False, True, "execute", False),  # changed to approve-only meanwhile
+        (SUSPENDED, True, False, "execute", False),
+        (ACTIVE, False, True, "approve", True),
+        (ACTIVE, True, False, "approve", False),
+        (SUSPENDED, False, True, "approve", False),
+    ],
+)
+def test_the_links_condition_holds_only_while_active_in_the_role(
+    aws, state, we_execute, we_approve, role, holds
+):
+    """What the write's transaction checks, should the link change after the guard read it."""
+    company_id = secrets.token_hex(8)
+    at = datetime.now(UTC)
+    Partnership(
+        *Partnership.key(company_id, OWNER_ID),
+        company_id=company_id,
+        partner_id=OWNER_ID,
+        partner_name="Acme Repairs",
+        we_execute=we_execute,
+        we_approve=we_approve,
+        state=state,
+        proposed_by=OWNER_ID,
+        created_at=at,
+        updated_at=at,
+    ).save()
+    item, condition, refusal = access.link_check(company_id, OWNER_ID, role, "Acme Repairs")
+    assert isinstance(refusal, PartnershipNotActive)
+    try:
+        with transaction() as tx:
+            tx.condition_check(Partnership, item.pk, item.sk, condition=condition)
+    except TransactWriteError:
+        held = False
+    else:
+        held = True
+    assert held is holds
