@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from chalicelib.db.accounts import Login, User
+from chalicelib.db.partners import Partnership
 from chalicelib.domain.passwords import hash_password
+from chalicelib.domain.sharing import ACTIVE
 from chalicelib.services import signup
 from chalicelib.services.orders import Actor
 from chalicelib.services.sessions import now
@@ -78,3 +81,28 @@ def staff_logins(company, count: int) -> list[tuple[str, str]]:
         ).save()
         people.append((user_id, email))
     return people
+
+
+def executor_link(
+    company_id: str,
+    owner_id: str,
+    *,
+    state: str = ACTIVE,
+    we_execute: bool = True,
+    we_approve: bool = False,
+    owner_name: str = "Acme Repairs",
+) -> Partnership:
+    """The executor's side of its partnership with an order's owner, not saved."""
+    at = datetime.now(UTC)
+    return Partnership(
+        *Partnership.key(company_id, owner_id),
+        company_id=company_id,
+        partner_id=owner_id,
+        partner_name=owner_name,
+        we_execute=we_execute,
+        we_approve=we_approve,
+        state=state,
+        proposed_by=owner_id,
+        created_at=at,
+        updated_at=at,
+    )

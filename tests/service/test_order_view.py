@@ -8,16 +8,14 @@ what the partner may do. An id that names no order is "not found", never a crash
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from chalicelib.db.orders import Order
 from chalicelib.db.partners import Partnership
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.sharing import ACTIVE, SUSPENDED
+from chalicelib.domain.sharing import SUSPENDED
 from chalicelib.services import orders
-from tests.service.factories import new_company, order_form, staff_actor
+from tests.service.factories import executor_link, new_company, order_form, staff_actor
 
 
 def _shared_order() -> tuple[str, str, str]:
@@ -27,21 +25,6 @@ def _shared_order() -> tuple[str, str, str]:
     stored = Order.get(*Order.key(order.order_id), consistent_read=True)
     stored.update(actions=[Order.executor_id.set(executor.company.company_id)])
     return owner.company.company_id, executor.company.company_id, order.order_id
-
-
-def _link(executor_id: str, owner_id: str, state: str = ACTIVE) -> Partnership:
-    at = datetime.now(UTC)
-    return Partnership(
-        *Partnership.key(executor_id, owner_id),
-        company_id=executor_id,
-        partner_id=owner_id,
-        partner_name="Acme Repairs",
-        we_execute=True,
-        state=state,
-        proposed_by=owner_id,
-        created_at=at,
-        updated_at=at,
-    )
 
 
 class Reader:
@@ -64,7 +47,7 @@ def test_an_id_that_names_no_order_is_not_found(aws):
 
 def test_the_owner_reads_its_shared_order_without_reading_a_partnership(aws):
     owner_id, executor_id, order_id = _shared_order()
-    reader = Reader(_link(executor_id, owner_id))
+    reader = Reader(executor_link(executor_id, owner_id))
     view = orders.order_view(owner_id, order_id, link_reader=reader)
     assert reader.calls == []
     assert view.link is None
@@ -73,7 +56,7 @@ def test_the_owner_reads_its_shared_order_without_reading_a_partnership(aws):
 
 def test_the_executor_reads_its_side_of_the_partnership_once_and_the_page_gets_it(aws):
     owner_id, executor_id, order_id = _shared_order()
-    link = _link(executor_id, owner_id, SUSPENDED)
+    link = executor_link(executor_id, owner_id, state=SUSPENDED)
     reader = Reader(link)
     view = orders.order_view(executor_id, order_id, link_reader=reader)
     assert reader.calls == [(executor_id, owner_id)]
@@ -84,7 +67,7 @@ def test_the_executor_reads_its_side_of_the_partnership_once_and_the_page_gets_i
 
 def test_without_a_reader_the_executor_s_link_is_read_from_the_table(aws):
     owner_id, executor_id, order_id = _shared_order()
-    _link(executor_id, owner_id).save()
+    executor_link(executor_id, owner_id).save()
     view = orders.order_view(executor_id, order_id)
     assert view.link is not None
     assert (view.link.pk, view.link.sk) == Partnership.key(executor_id, owner_id)

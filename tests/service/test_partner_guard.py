@@ -8,7 +8,6 @@ as itself with no extra checks.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 
 import pytest
 from pynamodb.exceptions import TransactWriteError
@@ -20,6 +19,7 @@ from chalicelib.db.partners import Partnership
 from chalicelib.domain.sharing import ACTIVE, SUSPENDED, CompanyInactive, PartnershipNotActive
 from chalicelib.services.orders import Actor, access
 from chalicelib.services.orders.access import OwnerOnly
+from tests.service.factories import executor_link
 
 OWNER_ID, EXECUTOR_ID = "a" * 16, "b" * 16
 # The table is shared by the module's tests (in random order): the test that stores a
@@ -51,18 +51,7 @@ def test_the_owner_passes_as_itself_with_no_checks(aws):
 
 def test_the_write_carries_the_links_condition_naming_the_partner_as_the_link_knows_it(aws):
     """If a suspension lands between this check and the write, the refusal names the partner."""
-    at = datetime.now(UTC)
-    Partnership(
-        *Partnership.key(LINKED_EXECUTOR_ID, OWNER_ID),
-        company_id=LINKED_EXECUTOR_ID,
-        partner_id=OWNER_ID,
-        partner_name="Acme Repairs Ltd",
-        we_execute=True,
-        state=ACTIVE,
-        proposed_by=OWNER_ID,
-        created_at=at,
-        updated_at=at,
-    ).save()
+    executor_link(LINKED_EXECUTOR_ID, OWNER_ID, owner_name="Acme Repairs Ltd").save()
     actor, checks = access.partner_guard(
         _shared_order(LINKED_EXECUTOR_ID), LINKED_EXECUTOR_ID, Actor(name="Bo"), "start"
     )
@@ -98,18 +87,8 @@ def test_the_links_condition_holds_only_while_active_in_the_role(
 ):
     """What the write's transaction checks, should the link change after the guard read it."""
     company_id = secrets.token_hex(8)
-    at = datetime.now(UTC)
-    Partnership(
-        *Partnership.key(company_id, OWNER_ID),
-        company_id=company_id,
-        partner_id=OWNER_ID,
-        partner_name="Acme Repairs",
-        we_execute=we_execute,
-        we_approve=we_approve,
-        state=state,
-        proposed_by=OWNER_ID,
-        created_at=at,
-        updated_at=at,
+    executor_link(
+        company_id, OWNER_ID, state=state, we_execute=we_execute, we_approve=we_approve
     ).save()
     item, condition, refusal = access.link_check(company_id, OWNER_ID, role, "Acme Repairs")
     assert isinstance(refusal, PartnershipNotActive)

@@ -27,6 +27,17 @@ from tests.service.factories import new_company, staff_logins
 CONFLICT = ("None", "TransactionConflict")
 
 
+def cancelled(reasons: tuple[str, ...], times: int = 1):
+    """The next ``times`` TransactWriteItems are cancelled with ``reasons``."""
+    return fault(
+        "dynamodb",
+        "TransactWriteItems",
+        code="TransactionCanceledException",
+        reasons=reasons,
+        times=times,
+    )
+
+
 @pytest.fixture
 def faults() -> Iterator[None]:
     install()
@@ -48,9 +59,7 @@ def _colleague(account) -> str:
 def test_a_role_change_cancelled_for_a_neighbour_runs_again(aws, faults):
     account = new_company()
     user_id = _colleague(account)
-    with fault(
-        "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=CONFLICT
-    ) as armed:
+    with cancelled(CONFLICT) as armed:
         users.set_role(_admin(account), user_id, "admin")
     assert armed.hits == 1
     assert User.get(*User.key(account.company.company_id, user_id)).role == "admin"
@@ -61,11 +70,8 @@ def test_a_role_change_whose_user_changed_meanwhile_says_so(aws, faults):
     account = new_company()
     user_id = _colleague(account)
     with (
-        fault(
-            "dynamodb",
-            "TransactWriteItems",
-            code="TransactionCanceledException",
-            reasons=("ConditionalCheckFailed", "None"),
+        cancelled(
+            ("ConditionalCheckFailed", "None"),
         ) as armed,
         pytest.raises(Conflict) as refused,
     ):
@@ -78,11 +84,8 @@ def test_a_conflict_that_never_clears_is_the_busy_page_not_changed_meanwhile(aws
     account = new_company()
     user_id = _colleague(account)
     with (
-        fault(
-            "dynamodb",
-            "TransactWriteItems",
-            code="TransactionCanceledException",
-            reasons=CONFLICT,
+        cancelled(
+            CONFLICT,
             times=CONFLICT_ATTEMPTS,
         ) as armed,
         pytest.raises(TransactWriteError),
@@ -95,9 +98,7 @@ def test_a_conflict_that_never_clears_is_the_busy_page_not_changed_meanwhile(aws
 def test_removing_a_colleague_cancelled_for_a_neighbour_runs_again(aws, faults):
     account = new_company()
     user_id = _colleague(account)
-    with fault(
-        "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=CONFLICT
-    ) as armed:
+    with cancelled(CONFLICT) as armed:
         users.remove_user(_admin(account), user_id)
     assert armed.hits == 1
     with pytest.raises(User.DoesNotExist):
@@ -106,9 +107,7 @@ def test_removing_a_colleague_cancelled_for_a_neighbour_runs_again(aws, faults):
 
 def test_a_partnership_proposal_cancelled_for_a_neighbour_runs_again(aws, faults):
     a, b = new_company("Conflict Approver"), new_company("Conflict Executor")
-    with fault(
-        "dynamodb", "TransactWriteItems", code="TransactionCanceledException", reasons=CONFLICT
-    ) as armed:
+    with cancelled(CONFLICT) as armed:
         partners.propose(_admin(a), b.company.company_id, {"relationship": "approve"})
     assert armed.hits == 1
     mine = Partnership.get(*Partnership.key(a.company.company_id, b.company.company_id))
@@ -120,11 +119,8 @@ def test_a_profile_save_cancelled_for_a_neighbour_runs_again(aws, faults):
     account = new_company()
     company = account.company
     form = {**companies.profile_values(company), "city": "Recife"}
-    with fault(
-        "dynamodb",
-        "TransactWriteItems",
-        code="TransactionCanceledException",
-        reasons=CONFLICT + ("None",) * 4,
+    with cancelled(
+        CONFLICT + ("None",) * 4,
     ) as armed:
         companies.update_profile(company, form, "en")
     assert armed.hits == 1
