@@ -51,7 +51,7 @@ from chalicelib.domain import visibility
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.tokens import new_id
 from chalicelib.i18n import translate
-from chalicelib.services import data_rights_lambda, export, notifications, orders
+from chalicelib.services import data_rights_lambda, export, notifications, orders, spreadsheet
 from chalicelib.services.sessions import now
 
 log = logging.getLogger("checkos.takeout")
@@ -282,8 +282,8 @@ def write_archive(company: Company, locale: str, out: IO[bytes], progress: Any =
         )
         customers = _Customers(os.path.join(folder, "customers.sqlite"))
         sheet_path = os.path.join(folder, "orders.xlsx")
-        sheet = export.SheetWriter(
-            export.columns_for(company, locale, now().date()),
+        sheet = spreadsheet.SheetWriter(
+            spreadsheet.columns_for(company, locale, now().date()),
             translate(locale, "export.sheet"),
             locale,
         )
@@ -308,7 +308,7 @@ def _intake_items(company_id: str) -> Iterator[Item]:
 
 def _orders(
     company_id: str,
-    sheet: export.SheetWriter,
+    sheet: spreadsheet.SheetWriter,
     customers: _Customers,
     progress: Any,
     links: dict[str, Partnership],

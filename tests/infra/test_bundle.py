@@ -63,7 +63,7 @@ event = {
 page = app(event, None)
 
 from datetime import datetime
-from chalicelib.services.export import Column, SheetWriter
+from chalicelib.services.spreadsheet import Column, SheetWriter
 writer = SheetWriter([Column("Number", 10, "int", lambda row: row[0]),
                       Column("Received", 18, "datetime", lambda row: row[1])], "Orders")
 writer.append((1042, datetime(2026, 3, 1, 9, 30)))

@@ -167,7 +167,7 @@ def export_speed(rows: int) -> dict[str, float]:
     """
     from openpyxl import Workbook
 
-    from chalicelib.services.export import SheetWriter, columns_for
+    from chalicelib.services.spreadsheet import SheetWriter, columns_for
     from tests.perf.bench_export import bench_company, synthetic_orders
 
     columns = columns_for(bench_company(), "en", date(2025, 1, 1))
@@ -216,7 +216,7 @@ def export_peak(rows: int) -> dict[str, float]:
     code = (
         "import tempfile\n"
         "from datetime import date\n"
-        "from chalicelib.services.export import SheetWriter, columns_for\n"
+        "from chalicelib.services.spreadsheet import SheetWriter, columns_for\n"
         "from tests.perf.bench_export import bench_company, own_peak_kib, synthetic_orders\n"
         "writer = SheetWriter(columns_for(bench_company(), 'en', date(2025, 1, 1)), 'Orders')\n"
         "with tempfile.TemporaryFile() as out:\n"

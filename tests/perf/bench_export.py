@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from chalicelib.db.accounts import Company, CustomField
 from chalicelib.db.orders import Order
-from chalicelib.services.export import SheetWriter, columns_for
+from chalicelib.services.spreadsheet import SheetWriter, columns_for
 
 NAMES = ["Ana Souza", "Bruno Lima", "Carla Dias", '=HYPERLINK("http://x","y")', "Elena Ruiz"]
 TYPES = ["Screen replacement", "Battery", "Boiler service", "Washer repair", "Laptop cleaning"]

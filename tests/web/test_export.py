@@ -13,7 +13,7 @@ from chalicelib.aws import files
 from chalicelib.aws.clients import client as aws_client
 from chalicelib.config import get_settings
 from chalicelib.db.exports import ExportJob
-from chalicelib.services import export
+from chalicelib.services import export, spreadsheet
 from tests.web.factories import ids_of, sign_up
 from tests.web.session import WebSession
 
@@ -64,7 +64,7 @@ def _workbook(job: ExportJob):
 
     stored = files.get_bytes(job.s3_key)
     assert stored is not None
-    assert stored.content_type == export.CONTENT_TYPE
+    assert stored.content_type == spreadsheet.CONTENT_TYPE
     return load_workbook(io.BytesIO(stored.data))
 
 
@@ -148,7 +148,7 @@ def test_header_is_styled_frozen_and_filterable_with_sensible_widths(client):
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, sheet.max_column).column_letter}2"
     first = sheet.cell(1, 1)
-    assert first.font.bold and first.fill.fgColor.rgb.endswith(export.HEADER_FILL)
+    assert first.font.bold and first.fill.fgColor.rgb.endswith(spreadsheet.HEADER_FILL)
     widths = {
         sheet.cell(1, c).value: sheet.column_dimensions[sheet.cell(1, c).column_letter].width
         for c in range(1, sheet.max_column + 1)
