@@ -128,6 +128,11 @@ def only_conflicted(error: TransactWriteError) -> bool:
     return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
 
 
+def condition_failed(error: TransactWriteError) -> bool:
+    """Cancelled because one of its conditions failed (not a throttle, not only a conflict)."""
+    return "ConditionalCheckFailed" in cancellation_codes(error)
+
+
 def single_write_conflicted(error: Exception) -> bool:
     """A PutItem/UpdateItem/DeleteItem refused because a transaction holds the item."""
     return getattr(error, "cause_response_code", None) == "TransactionConflictException"
@@ -155,8 +160,9 @@ def write_transaction(
 
     A cancellation where a condition failed is the caller's answer: ``refuse(error, tx)``
     (with ``failed_keys(error, tx)`` at hand) raises it; if it returns, or there is none,
-    the TransactWriteError is raised. So is the last one after CONFLICT_ATTEMPTS
-    conflicts (a "busy, try again" page, never "someone changed it").
+    the TransactWriteError is raised. So is any other failure (a throttle) and the last
+    one after CONFLICT_ATTEMPTS conflicts: the "busy, try again" page, never "someone
+    changed it".
     """
 
     def attempt() -> TransactWrite:
@@ -165,7 +171,7 @@ def write_transaction(
             with tx:
                 build(tx)
         except TransactWriteError as error:
-            if refuse is not None and not only_conflicted(error):
+            if refuse is not None and condition_failed(error):
                 refuse(error, tx)
             raise
         return tx

@@ -125,3 +125,15 @@ def test_a_profile_save_cancelled_for_a_neighbour_runs_again(aws, faults):
         companies.update_profile(company, form, "en")
     assert armed.hits == 1
     assert Company.get(*Company.key(company.company_id)).city == "Recife"
+
+
+def test_a_throttled_role_change_is_the_busy_page_not_changed_meanwhile(aws, faults):
+    account = new_company()
+    user_id = _colleague(account)
+    with (
+        fault("dynamodb", "TransactWriteItems", code="ThrottlingException") as armed,
+        pytest.raises(TransactWriteError),
+    ):
+        users.set_role(_admin(account), user_id, "admin")
+    assert armed.hits == 1
+    assert User.get(*User.key(account.company.company_id, user_id)).role == "staff"
