@@ -264,7 +264,10 @@ def accept_invitation(token: str, form: Mapping[str, str], locale: str) -> User:
             _change_admin_count(tx, company, +1)
 
     def refuse(error: TransactWriteError, tx: TransactWrite) -> None:
-        if Login.key(link.email) in failed_keys(error, tx):
+        failed = failed_keys(error, tx)
+        # The link itself first: a double submit whose twin just created this very
+        # login is "used", not "this address has an account elsewhere".
+        if (link.pk, link.sk) not in failed and Login.key(link.email) in failed:
             raise Conflict("invite.email_taken") from error
         # Used a moment ago (a double submit), revoked or just expired.
         raise InvitationGone() from error

@@ -22,6 +22,7 @@ from chalicelib.services import companies, partners, users
 from chalicelib.services.sessions import Principal
 from tests.security.faults import fault, install, uninstall
 from tests.service.factories import new_company, staff_logins
+from tests.web.factories import PASSWORD, last_mail_to, link_in, unique_email
 
 # The cancellation reasons of a two-item transaction, in the order PynamoDB sends them.
 CONFLICT = ("None", "TransactionConflict")
@@ -137,3 +138,32 @@ def test_a_throttled_role_change_is_the_busy_page_not_changed_meanwhile(aws, fau
         users.set_role(_admin(account), user_id, "admin")
     assert armed.hits == 1
     assert User.get(*User.key(account.company.company_id, user_id)).role == "staff"
+
+
+def _invitation(account, email: str) -> str:
+    users.invite(_admin(account), {"email": email, "name": "Rita", "role": "staff"}, "en")
+    return link_in(last_mail_to(email), "/invite/").removeprefix("/invite/")
+
+
+def test_a_double_submitted_invitation_says_used_not_address_taken(aws, monkeypatch):
+    account = new_company()
+    token = _invitation(account, unique_email("twin"))
+    form = {"name": "Rita", "password": PASSWORD}
+    read_before_the_twin = users.invitation_for(token)
+    users.accept_invitation(token, form, "en")
+    # The second submit read the invitation before the first committed.
+    monkeypatch.setattr(users, "invitation_for", lambda _token: read_before_the_twin)
+    with pytest.raises(users.InvitationGone):
+        users.accept_invitation(token, form, "en")
+
+
+def test_an_invited_address_that_got_an_account_meanwhile_is_named_taken(aws, monkeypatch):
+    account, elsewhere = new_company(), new_company("Elsewhere")
+    email = unique_email("taken")
+    token = _invitation(account, email)
+    users.accept_invitation(
+        _invitation(elsewhere, email), {"name": "Rita", "password": PASSWORD}, "en"
+    )
+    with pytest.raises(Conflict) as refused:
+        users.accept_invitation(token, {"name": "Rita", "password": PASSWORD}, "en")
+    assert refused.value.key == "invite.email_taken"
