@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import conflicted, failed_keys, transaction
+from chalicelib.db.base import failed_keys, write_transaction
 from chalicelib.db.intake import FormKey
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.tokens import new_token
@@ -33,25 +34,24 @@ def generate_code(company: Company, seen_version: int | None) -> str:
     code = new_token()
     old = company.intake_code
     company_id = company.company_id
-    tx = transaction()
-    try:
-        with tx:
-            tx.update(
-                company, actions=[Company.intake_code.set(code)], condition=Company.pk.exists()
+
+    def rotate(tx: TransactWrite) -> None:
+        tx.update(company, actions=[Company.intake_code.set(code)], condition=Company.pk.exists())
+        tx.save(
+            FormKey(*FormKey.key(code), company_id=company_id, created_at=now()),
+            condition=FormKey.pk.does_not_exist(),
+        )
+        if old:
+            tx.delete(
+                FormKey(*FormKey.key(old)),
+                condition=FormKey.pk.does_not_exist() | (FormKey.company_id == company_id),
             )
-            tx.save(
-                FormKey(*FormKey.key(code), company_id=company_id, created_at=now()),
-                condition=FormKey.pk.does_not_exist(),
-            )
-            if old:
-                tx.delete(
-                    FormKey(*FormKey.key(old)),
-                    condition=FormKey.pk.does_not_exist() | (FormKey.company_id == company_id),
-                )
-    except TransactWriteError as error:
-        if Company.key(company_id) in failed_keys(error, tx) or conflicted(error):
+
+    def refuse(error: TransactWriteError, tx: TransactWrite) -> None:
+        if Company.key(company_id) in failed_keys(error, tx):
             raise IntakeSettingsChanged() from error
-        raise
+
+    write_transaction("intake code", rotate, refuse)
     company.intake_code = code
     return code
 

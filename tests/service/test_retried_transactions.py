@@ -18,7 +18,7 @@ from chalicelib.db.accounts import Company, User
 from chalicelib.db.base import CONFLICT_ATTEMPTS
 from chalicelib.db.partners import Partnership
 from chalicelib.domain.errors import Conflict
-from chalicelib.services import companies, partners, users
+from chalicelib.services import companies, intake, intake_codes, partners, users
 from chalicelib.services.sessions import Principal
 from tests.security.faults import fault, install, uninstall
 from tests.service.factories import new_company, staff_logins
@@ -167,3 +167,11 @@ def test_an_invited_address_that_got_an_account_meanwhile_is_named_taken(aws, mo
     with pytest.raises(Conflict) as refused:
         users.accept_invitation(token, {"name": "Rita", "password": PASSWORD}, "en")
     assert refused.value.key == "invite.email_taken"
+
+
+def test_a_form_code_rotation_cancelled_for_a_neighbour_runs_again(aws, faults):
+    company = new_company().company
+    with cancelled(CONFLICT) as armed:
+        code = intake_codes.generate_code(company, company.version)
+    assert armed.hits == 1
+    assert intake.form_company(code).company_id == company.company_id
