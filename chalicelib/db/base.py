@@ -149,10 +149,21 @@ def retried(what: str, retries: int) -> None:
     log.log(level, "write done after %d retries", retries, extra={"what": what, "retries": retries})
 
 
+# A cancelled transaction's answer to the user, given which conditions failed (it raises).
+Refusal = Callable[[TransactWriteError, TransactWrite], None]
+
+
+def refuse_as(problem: Callable[[], Exception]) -> Refusal:
+    """The ``refuse`` of a transaction whose every failed condition means ``problem()``."""
+
+    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
+        raise problem() from error
+
+    return refuse
+
+
 def write_transaction(
-    what: str,
-    build: Callable[[TransactWrite], None],
-    refuse: Callable[[TransactWriteError, TransactWrite], None] | None = None,
+    what: str, build: Callable[[TransactWrite], None], refuse: Refusal | None = None
 ) -> TransactWrite:
     """Commit the writes ``build`` adds to a fresh transaction, again while DynamoDB cancels
     it only for a concurrent transaction on one of its items. Returns the committed

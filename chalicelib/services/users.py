@@ -15,7 +15,7 @@ from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company, Invitation, LinkToken, Login, User
-from chalicelib.db.base import failed_keys, transaction, write_transaction
+from chalicelib.db.base import failed_keys, refuse_as, transaction, write_transaction
 from chalicelib.db.overlap import together
 from chalicelib.domain.errors import AppError, Conflict, NotFound, ValidationFailed
 from chalicelib.domain.passwords import hash_password
@@ -183,10 +183,7 @@ def _delete_invitation(company_id: str, invite_id: str) -> None:
             condition=LinkToken.company_id == company_id,
         )
 
-    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
-        raise NotFound() from error
-
-    write_transaction("invitation deleted", delete, refuse)
+    write_transaction("invitation deleted", delete, refuse_as(NotFound))
 
 
 def revoke_invitation(company_id: str, invite_id: str) -> None:

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db.accounts import Company, Login
-from chalicelib.db.base import transaction, write_transaction
+from chalicelib.db.base import refuse_as, transaction, write_transaction
 from chalicelib.db.partners import PartnerInvite, Partnership
 from chalicelib.domain.errors import AppError, NotFound, ValidationFailed
 from chalicelib.domain.sharing import PROPOSED
@@ -140,10 +140,7 @@ def _delete_invitation(company_id: str, invite_id: str) -> None:
             condition=PartnerInvite.inviter_id == company_id,
         )
 
-    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
-        raise NotFound() from error
-
-    write_transaction("partner invitation deleted", delete, refuse)
+    write_transaction("partner invitation deleted", delete, refuse_as(NotFound))
 
 
 def revoke_invitation(principal: Principal, invite_id: str) -> None:
@@ -214,10 +211,7 @@ def join_by_invitation(token: str, new_company: Company) -> Partnership:
         )
         tx.delete(PartnerInvite(*PartnerInvite.listing_key(inviter.company_id, found.invite_id)))
 
-    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
-        raise InvitationGone() from error
-
-    write_transaction("partner invitation accepted", link, refuse)
+    write_transaction("partner invitation accepted", link, refuse_as(InvitationGone))
     notifications.notify_company(
         inviter.company_id, "partnership", params={"partner": new_company.name}
     )

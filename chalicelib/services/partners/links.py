@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.mail import MailNotSent
 from chalicelib.config import get_settings
 from chalicelib.db import keys
 from chalicelib.db.accounts import Company
-from chalicelib.db.base import Item, write_transaction
+from chalicelib.db.base import Item, refuse_as, write_transaction
 from chalicelib.db.partners import PartnerChange, PartnerInvite, Partnership
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.sharing import ACTIVE, DISABLED, PROPOSED, SUSPENDED
@@ -204,10 +204,7 @@ def commit_both(mine: Partnership, me: Company, expected: Partnership | None) ->
         tx.save(mine, condition=condition)
         tx.save(theirs, condition=condition)
 
-    def refuse(error: TransactWriteError, _tx: TransactWrite) -> None:
-        raise PartnershipChanged() from error
-
-    write_transaction("partnership change", save, refuse)
+    write_transaction("partnership change", save, refuse_as(PartnershipChanged))
     return mine
 
 
