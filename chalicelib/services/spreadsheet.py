@@ -89,15 +89,14 @@ def columns_for(company: Company, locale: str, today: date) -> list[Column]:
         service = _day(order.service_date)
         return label("aging", aging_colour(order.created_at.date(), service, today))
 
+    def local_time(key: str, moment: Callable[[Order], datetime | None]) -> Column:
+        """A moment as the company's clock showed it, the zone named in the title."""
+        return Column(_(key, zone=zone), 18, "datetime", lambda o: _naive_local(moment(o), zone))
+
     columns = [
         Column(_("orders.f.number"), 10, "int", lambda o: int(o.number)),
         Column(_("order.status"), 14, "text", lambda o: label("status", o.status)),
-        Column(
-            _("export.col.created_in", zone=zone),
-            18,
-            "datetime",
-            lambda o: _naive_local(o.created_at, zone),
-        ),
+        local_time("export.col.created_in", lambda o: o.created_at),
         Column(_("order.customer_name"), 28, "text", _attr("customer_name")),
         Column(_("order.customer_phone"), 18, "text", _attr("customer_phone")),
         Column(_("order.customer_email"), 28, "text", _attr("customer_email")),
@@ -119,12 +118,7 @@ def columns_for(company: Company, locale: str, today: date) -> list[Column]:
         Column(_("order.cancel_reason"), 30, "text", _attr("cancel_reason")),
         Column(_("order.internal_notes"), 40, "text", _attr("internal_notes")),
         Column(_("export.col.created_by"), 20, "text", _attr("created_by_name")),
-        Column(
-            _("export.col.updated_in", zone=zone),
-            18,
-            "datetime",
-            lambda o: _naive_local(o.updated_at, zone),
-        ),
+        local_time("export.col.updated_in", lambda o: o.updated_at),
         Column(_("export.col.updated_by"), 20, "text", _attr("updated_by_name")),
     ]
     for spec in company.custom_fields or []:
