@@ -106,6 +106,13 @@ def test_help_screenshots_from_the_running_app(browser, live_server):
     # Shown in their article right away, served by the app.
     page = browser.new_context(base_url=live_server).new_page()
     page.goto("/help/dashboard-charts")
+    # The shots load lazily: bring each into view and wait until the browser is done
+    # with it (loaded or broken) before reading its size.
+    for shot in page.locator(".help-shot img").all():
+        shot.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "[...document.querySelectorAll('.help-shot img')].every(i => i.complete)"
+    )
     loaded = page.eval_on_selector_all(".help-shot img", "imgs => imgs.map(i => i.naturalWidth)")
     assert loaded and all(width > 0 for width in loaded)
     page.context.close()
